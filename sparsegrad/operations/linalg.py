@@ -1,0 +1,68 @@
+"""Linear algebra and shape ops: MatMul, Transpose, Reshape."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sparsegrad.function import Function, shape_mismatch
+
+
+class MatMul(Function):
+    """a @ b, with NumPy's rules for 1-D and stacked (batched) operands."""
+
+    def forward(self, a, b):
+        self.save_for_backward(a, b)
+        try:
+            return a @ b
+        except ValueError:
+            raise shape_mismatch("MatMul", a, b) from None
+
+    def backward(self, grad):
+        a, b = self.saved_tensors
+        if a.ndim == 2 and b.ndim == 2:  # the common case, said plainly
+            # C = A B  =>  dA = dC B^T,  dB = A^T dC
+            return grad @ b.T, a.T @ grad
+        # NumPy treats a 1-D `a` as a row (1, n) and a 1-D `b` as a column (n, 1):
+        # do the same, use the 2-D rule, then drop the added axis again.
+        a2 = a[None, :] if a.ndim == 1 else a
+        b2 = b[:, None] if b.ndim == 1 else b
+        g2 = grad
+        if b.ndim == 1:
+            g2 = np.expand_dims(g2, -1)
+        if a.ndim == 1:
+            g2 = np.expand_dims(g2, -2)
+        grad_a = g2 @ np.swapaxes(b2, -1, -2)
+        grad_b = np.swapaxes(a2, -1, -2) @ g2
+        if a.ndim == 1:
+            grad_a = grad_a.reshape(grad_a.shape[:-2] + (a.shape[0],))
+        if b.ndim == 1:
+            grad_b = grad_b[..., 0]
+        return grad_a, grad_b  # batch axes are summed away by the engine
+
+
+class Transpose(Function):
+    """a.transpose(axes): axes reversed when `axes` is None."""
+
+    def forward(self, a, axes=None):
+        self.save_for_backward(axes)
+        return np.transpose(a, axes)
+
+    def backward(self, grad):
+        (axes,) = self.saved_tensors
+        # Undo the permutation: its inverse is argsort(axes).
+        return np.transpose(grad, None if axes is None else np.argsort(axes))
+
+
+class Reshape(Function):
+    """a.reshape(shape)"""
+
+    def forward(self, a, shape):
+        self.save_for_backward(a.shape)
+        try:
+            return a.reshape(shape)
+        except ValueError:
+            raise ValueError(f"Reshape: cannot reshape shape {a.shape} into {tuple(shape)}") from None
+
+    def backward(self, grad):
+        (shape,) = self.saved_tensors
+        return grad.reshape(shape)

@@ -1,0 +1,94 @@
+"""Learning-rate schedules, stepped once per epoch as PyTorch's `lr_scheduler`s.
+
+Each schedule sets `optimizer.lr = lr_at(epoch)`: epoch 0 when made, then one
+more at each `step()`. `lr_at` is a pure function of the epoch, so a resumed run
+lands on the same learning rate as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import math
+
+from sparsegrad.optim.optimizer import Optimizer
+
+
+class Schedule:
+    """Base: subclasses define `lr_at(epoch)` from `self.base_lr` (the optimizer's lr)."""
+
+    def __init__(self, optimizer: Optimizer) -> None:
+        self.optimizer = optimizer
+        self.base_lr = optimizer.lr
+        self.epoch = 0
+        optimizer.lr = self.lr_at(0)
+
+    def lr_at(self, epoch: int) -> float:
+        raise NotImplementedError
+
+    def step(self) -> None:
+        """Move to the next epoch's learning rate."""
+        self.epoch += 1
+        self.optimizer.lr = self.lr_at(self.epoch)
+
+    def state_dict(self) -> dict[str, float]:
+        return {"epoch": self.epoch, "base_lr": self.base_lr}
+
+    def load_state_dict(self, state: dict[str, float]) -> None:
+        self.epoch, self.base_lr = int(state["epoch"]), float(state["base_lr"])
+        self.optimizer.lr = self.lr_at(self.epoch)
+
+
+class ConstantLR(Schedule):
+    """lr stays base_lr."""
+
+    def lr_at(self, epoch: int) -> float:
+        return self.base_lr
+
+
+class LinearLR(Schedule):
+    """base_lr at epoch 0 to end_lr at the last epoch (epochs - 1), in a straight line."""
+
+    def __init__(self, optimizer: Optimizer, end_lr: float, epochs: int) -> None:
+        self.end_lr, self.epochs = float(end_lr), int(epochs)
+        super().__init__(optimizer)
+
+    def lr_at(self, epoch: int) -> float:
+        if self.epochs <= 1:
+            return self.base_lr
+        fraction = min(epoch, self.epochs - 1) / (self.epochs - 1)
+        return self.base_lr + (self.end_lr - self.base_lr) * fraction
+
+
+class ExponentialLR(Schedule):
+    """base_lr * gamma^epoch"""
+
+    def __init__(self, optimizer: Optimizer, gamma: float) -> None:
+        self.gamma = float(gamma)
+        super().__init__(optimizer)
+
+    def lr_at(self, epoch: int) -> float:
+        return self.base_lr * self.gamma**epoch
+
+
+class CosineLR(Schedule):
+    """Half a cosine from base_lr at epoch 0 down to end_lr at the last epoch."""
+
+    def __init__(self, optimizer: Optimizer, end_lr: float, epochs: int) -> None:
+        self.end_lr, self.epochs = float(end_lr), int(epochs)
+        super().__init__(optimizer)
+
+    def lr_at(self, epoch: int) -> float:
+        if self.epochs <= 1:
+            return self.base_lr
+        fraction = min(epoch, self.epochs - 1) / (self.epochs - 1)
+        return self.end_lr + (self.base_lr - self.end_lr) * 0.5 * (1.0 + math.cos(math.pi * fraction))
+
+
+class StepLR(Schedule):
+    """base_lr * gamma^(epoch // step_size): multiplied by gamma every step_size epochs."""
+
+    def __init__(self, optimizer: Optimizer, step_size: int, gamma: float) -> None:
+        self.step_size, self.gamma = int(step_size), float(gamma)
+        super().__init__(optimizer)
+
+    def lr_at(self, epoch: int) -> float:
+        return self.base_lr * self.gamma ** (epoch // self.step_size)
