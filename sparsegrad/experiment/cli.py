@@ -1,0 +1,89 @@
+"""Turning what went wrong into one line for the user, and an exit code."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+from collections.abc import Callable
+
+from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
+from omegaconf.errors import OmegaConfBaseException
+
+from sparsegrad.data import DataError
+from sparsegrad.experiment.errors import ConfigError, ExperimentError
+from sparsegrad.experiment.schema import Config
+
+EXIT_CONFIG, EXIT_FAILED, EXIT_INTERRUPTED = 2, 1, 130
+
+
+def _keys_of(dotted: str) -> list[str] | None:
+    """The allowed keys of the config node at `dotted` ("" is the root), from the schema."""
+    node: object = Config
+    for part in [p for p in dotted.split(".") if p]:
+        fields = {f.name: f for f in dataclasses.fields(node)} if dataclasses.is_dataclass(node) else {}
+        if part not in fields:
+            return None
+        node = fields[part].default_factory() if fields[part].default_factory is not dataclasses.MISSING \
+            else None
+    return [f.name for f in dataclasses.fields(node)] if dataclasses.is_dataclass(node) else None
+
+
+def describe_config_error(exc: BaseException) -> str:
+    """One line naming the key and what is allowed, for Hydra's and OmegaConf's errors."""
+    if isinstance(exc, MissingConfigException) and exc.options is not None and exc.missing_cfg_file:
+        group, _, option = exc.missing_cfg_file.rpartition("/")
+        return (f"config error: {group}={option} is not an option: choose one of "
+                f"{', '.join(sorted(exc.options))}")
+    cause = exc.__cause__ or exc.__context__
+    omega = exc if isinstance(exc, OmegaConfBaseException) else (
+        cause if isinstance(cause, OmegaConfBaseException) else None)
+    if omega is not None and getattr(omega, "full_key", None):
+        key = omega.full_key
+        first = str(omega).splitlines()[0]
+        if "not in struct" in first or "Missing key" in first or " not in '" in first:
+            parent = key.rpartition(".")[0]
+            keys = _keys_of(parent)
+            where = f"'{parent}'" if parent else "the root"
+            allowed = f": the keys of {where} are {', '.join(keys)}" if keys else ""
+            return f"config error: unknown key '{key}'{allowed}"
+        return f"config error: {key}: {first}"
+    text = str(exc).strip().splitlines()
+    return "config error: " + (" ".join(line.strip() for line in text[:2]) if text else type(exc).__name__)
+
+
+class JobOutcome:
+    """The user-facing error of the last single (non-sweep) run in this process.
+
+    A job that raises makes Hydra print its own lines first; instead the job
+    records its error here and returns, and `run_cli` reports it in one line.
+    """
+
+    error: BaseException | None = None
+
+
+def run_cli(hydra_main: Callable[[], object]) -> None:
+    """Call a @hydra.main function and report failures in one line with an exit code.
+
+    Hydra prints its own multi-line errors unless HYDRA_FULL_ERROR is set, in
+    which case it re-raises them: we set it and do the reporting here.
+    """
+    os.environ["HYDRA_FULL_ERROR"] = "1"
+    try:
+        hydra_main()
+        if JobOutcome.error is not None:
+            raise JobOutcome.error
+    except ConfigError as exc:
+        _exit(str(exc), EXIT_CONFIG)
+    except (MissingConfigException, ConfigCompositionException, OverrideParseException,
+            OmegaConfBaseException) as exc:
+        _exit(describe_config_error(exc), EXIT_CONFIG)
+    except (ExperimentError, DataError) as exc:
+        _exit(f"error: {exc}", EXIT_FAILED)
+    except KeyboardInterrupt:
+        _exit("interrupted: the run is KILLED in MLflow, its last finished epoch kept", EXIT_INTERRUPTED)
+
+
+def _exit(message: str, code: int) -> None:
+    print(message, file=sys.stderr)
+    sys.exit(code)

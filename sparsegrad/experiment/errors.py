@@ -1,0 +1,23 @@
+"""The errors the runner reports to users in one line (no traceback)."""
+
+from __future__ import annotations
+
+
+class ExperimentError(Exception):
+    """A problem the user can fix; its message is the whole report."""
+
+
+class ConfigError(ExperimentError):
+    """A config value that is out of range, of the wrong kind, or unknown."""
+
+    def __init__(self, key: str, value: object, allowed: str) -> None:
+        super().__init__(f"config error: {key}={value!r} is not allowed: {allowed}")
+        self.key = key
+
+
+class TrainingDiverged(ExperimentError):
+    """The loss became NaN or infinite."""
+
+
+class TrackingUnreachable(ExperimentError):
+    """The MLflow tracking store cannot be reached."""

@@ -1,0 +1,83 @@
+"""Figures of a run, drawn with matplotlib's Agg backend and saved as PNG."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
+import numpy as np  # noqa: E402
+
+
+def _save(fig: plt.Figure, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def loss_curve(train: Sequence[float], val: Sequence[float], path: Path, title: str = "") -> Path:
+    """Training loss and validation reconstruction loss per epoch (log scale)."""
+    fig, ax = plt.subplots(figsize=(6, 4))
+    epochs = np.arange(1, len(train) + 1)
+    ax.plot(epochs, train, marker="o", markersize=3, label="train loss (recon + sparsity)")
+    ax.plot(epochs, val, marker="o", markersize=3, label="validation reconstruction loss")
+    ax.set(xlabel="epoch", ylabel="loss", yscale="log", title=title or "loss per epoch")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    return _save(fig, path)
+
+
+def tile(images: np.ndarray, cols: int, side: int = 28, pad: int = 1) -> np.ndarray:
+    """Lay flat images (n x side*side) out in a grid with `cols` columns, one array to draw."""
+    n = len(images)
+    rows = math.ceil(n / cols)
+    step = side + pad
+    grid = np.full((rows * step + pad, cols * step + pad), np.nan, dtype=np.float32)
+    for k, image in enumerate(images):
+        r, c = divmod(k, cols)
+        grid[pad + r * step:pad + r * step + side, pad + c * step:pad + c * step + side] = \
+            image.reshape(side, side)
+    return grid
+
+
+def reconstructions(originals: np.ndarray, recon: np.ndarray, path: Path, side: int = 28) -> Path:
+    """Originals on the top row, their reconstructions below."""
+    n = len(originals)
+    fig, ax = plt.subplots(figsize=(n * 0.9, 2.2))
+    ax.imshow(tile(np.concatenate([originals, recon]), n, side), cmap="gray", vmin=0.0, vmax=1.0)
+    ax.set_xticks([])
+    ax.set_yticks([(side + 1) * 0.5, (side + 1) * 1.5], ["original", "reconstructed"])
+    return _save(fig, path)
+
+
+def features(weights: np.ndarray, path: Path, side: int = 28) -> Path:
+    """Each hidden unit's input weights (a column of W: in x hidden) as an image."""
+    units = weights.shape[1]
+    # Scale each unit's weights to [0, 1] on its own, so every feature shows its pattern.
+    w = weights.T
+    low, high = w.min(axis=1, keepdims=True), w.max(axis=1, keepdims=True)
+    scaled = (w - low) / np.maximum(high - low, 1e-12)
+    cols = math.ceil(math.sqrt(units))
+    fig, ax = plt.subplots(figsize=(cols * 0.8, math.ceil(units / cols) * 0.8 + 0.4))
+    ax.imshow(tile(scaled, cols, side), cmap="gray", vmin=0.0, vmax=1.0)
+    ax.axis("off")
+    ax.set_title("hidden-unit features (encoder weights)")
+    return _save(fig, path)
+
+
+def activation_histogram(hidden: np.ndarray, target: float | None, path: Path) -> Path:
+    """Distribution of hidden activations and of each unit's mean activation."""
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.5))
+    ax1.hist(hidden.ravel(), bins=50, color="tab:blue")
+    ax1.set(xlabel="activation", ylabel="count", yscale="log", title="all activations")
+    ax2.hist(hidden.mean(axis=0), bins=30, color="tab:orange")
+    if target is not None:
+        ax2.axvline(target, color="k", linestyle="--", label=f"target {target:g}")
+        ax2.legend()
+    ax2.set(xlabel="mean activation of a unit", ylabel="units", title="per-unit means")
+    return _save(fig, path)
