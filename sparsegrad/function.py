@@ -19,7 +19,12 @@ hyperparameters such as `rho`) pass through to `forward` unchanged and get
 
 Backward may return gradients in the broadcast shape of the output; the engine
 sums them back to each input's shape with `unbroadcast`, the one place where
-broadcasting is undone.
+broadcasting is undone. `ctx.needs_input_grad` (one bool per argument, as in
+PyTorch) lets backward skip the gradients no one asked for (`None` in their place).
+
+Backward returns, per input, either an array it has just made, which the engine
+may then keep and add into in place, or `grad` itself or a view of it, which the
+engine copies before writing; never an array something else holds (a saved one).
 """
 
 from __future__ import annotations
@@ -75,7 +80,7 @@ def shape_mismatch(op: str, a: Any, b: Any) -> ValueError:
 class Function:
     """One differentiable op; each call of `apply` makes one instance, its `ctx`."""
 
-    __slots__ = ("inputs", "saved_tensors", "freed")
+    __slots__ = ("inputs", "needs_input_grad", "saved_tensors", "freed")
 
     def save_for_backward(self, *values: Any) -> None:
         """Keep what `backward` will need (arrays, shapes, scalars)."""
@@ -91,9 +96,19 @@ class Function:
     def apply(cls, *args: Any, **kwargs: Any) -> Any:
         """Run the op on tensors (or scalars/arrays) and record it for backward."""
         ctx = cls()
-        out = ctx.forward(*[a.data if isinstance(a, Tensor) else a for a in args], **kwargs)
-        if _grad_enabled and any(isinstance(a, Tensor) and a.requires_grad for a in args):
-            ctx.inputs = args
-            ctx.freed = False
-            return Tensor._from_op(out, ctx)
-        return Tensor._from_op(out, None)
+        arrays, needs = [], []
+        for a in args:
+            if isinstance(a, Tensor):
+                arrays.append(a.data)
+                needs.append(a.requires_grad)
+            else:
+                arrays.append(a)
+                needs.append(False)
+        record = _grad_enabled and True in needs
+        ctx.needs_input_grad = tuple(needs) if record else (False,) * len(args)
+        out = ctx.forward(*arrays, **kwargs)
+        if not record:
+            return Tensor._from_op(out, None)
+        ctx.inputs = args
+        ctx.freed = False
+        return Tensor._from_op(out, ctx)

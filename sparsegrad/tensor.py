@@ -1,15 +1,20 @@
 """`Tensor`: a NumPy array that remembers the op that made it, and `backward()`.
 
 The whole reverse-mode engine is `Tensor.backward`:
-1. order the graph so that every tensor comes after the tensors it was made from
-   (an explicit stack, no recursion: a chain of 10,000 ops is fine);
-2. walk that order backwards, asking each op's `backward` for the gradients of
-   its inputs and adding them up per tensor (a tensor used twice gets both);
+1. every tensor gets a serial number when it is made, so a tensor's number is
+   larger than those of the tensors it was made from;
+2. walk the graph from the output, always taking the newest tensor not done yet
+   (a heap): every op that used it is then done, so its gradient is complete;
+   ask its op's `backward` for the gradients of the op's inputs and add them up
+   per tensor (a tensor used twice gets both). No recursion: a chain of 10,000
+   ops is fine, and only the tensors that receive a gradient are visited;
 3. leave the sums in `.grad` of the leaves (tensors made by the user).
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
 from typing import Any
 
 import numpy as np
@@ -22,6 +27,7 @@ from sparsegrad.operations.linalg import MatMul, Reshape, Transpose
 from sparsegrad.operations.reduction import Mean, Sum
 
 Axis = int | tuple[int, ...] | None
+_serial = itertools.count()  # Tensor._seq: the order in which tensors were made
 
 
 def _as_array(data: Any) -> np.ndarray:
@@ -42,17 +48,28 @@ def _operand(value: Any) -> Any:
     A NumPy scalar becomes a Python float (a float64 scalar would silently
     turn float32 results into float64); an array becomes a constant tensor.
     """
+    if isinstance(value, np.generic):  # first: np.float64 is also a Python float
+        return value.item()
     if isinstance(value, (Tensor, int, float)):
         return value
-    if isinstance(value, np.generic):
-        return value.item()
     return Tensor(value)
+
+
+def _is_new(array: Any, grad: np.ndarray, siblings: tuple) -> bool:
+    """True for an array that a backward has just made for one input alone (see `Function`).
+
+    Not `grad` itself, not a view (of `grad`, or a broadcast), not handed to two inputs:
+    the engine may keep it as a gradient and add into it in place, without a copy.
+    """
+    if type(array) is not np.ndarray or array.base is not None or array is grad:
+        return False
+    return [a is array for a in siblings].count(True) <= 1
 
 
 class Tensor:
     """An n-dimensional array with a gradient, in the graph of the ops that made it."""
 
-    __slots__ = ("data", "grad", "requires_grad", "_ctx")
+    __slots__ = ("data", "grad", "requires_grad", "_ctx", "_seq")
     __array_ufunc__ = None  # `ndarray + Tensor` calls Tensor.__radd__, not NumPy
 
     def __init__(self, data: Any, requires_grad: bool = False) -> None:
@@ -60,6 +77,7 @@ class Tensor:
         self.grad: np.ndarray | None = None
         self.requires_grad = requires_grad
         self._ctx: Function | None = None
+        self._seq = next(_serial)
 
     @classmethod
     def _from_op(cls, data: Any, ctx: Function | None) -> Tensor:
@@ -69,6 +87,7 @@ class Tensor:
         out.grad = None
         out.requires_grad = ctx is not None
         out._ctx = ctx
+        out._seq = next(_serial)
         return out
 
     # ---- the engine ---------------------------------------------------------
@@ -86,7 +105,7 @@ class Tensor:
                     f"backward() on a non-scalar output of shape {self.data.shape} needs "
                     "an explicit gradient of that shape: out.backward(gradient)"
                 )
-            seed = np.ones_like(self.data)
+            seed = np.ones(self.data.shape, dtype=self.data.dtype)
         else:
             seed = np.asarray(gradient.data if isinstance(gradient, Tensor) else gradient,
                               dtype=self.data.dtype)
@@ -94,12 +113,12 @@ class Tensor:
                 raise ValueError(f"backward(): gradient of shape {seed.shape} "
                                  f"for an output of shape {self.data.shape}")
 
-        grads: dict[int, np.ndarray] = {id(self): seed}
-        owned: set[int] = set()  # gradient arrays that no one else holds: safe to add into
-        for node in reversed(self._topological_order()):
-            grad = grads.pop(id(node), None)
-            if grad is None:
-                continue
+        grads: dict[int, np.ndarray] = {id(self): seed}  # gradients so far, by tensor
+        owned: set[int] = set()  # tensors whose gradient array no one else holds: safe to add into
+        newest_first = [(-self._seq, id(self), self)]  # the tensors with a gradient, not done yet
+        while newest_first:
+            node = heapq.heappop(newest_first)[2]
+            grad = grads.pop(id(node))
             ctx = node._ctx
             if ctx is None:  # a leaf: keep the sum
                 node._accumulate(grad, id(node) in owned)
@@ -110,16 +129,19 @@ class Tensor:
                     "already freed): pass retain_graph=True to the first backward()"
                 )
             input_grads = ctx.backward(grad)
-            if not isinstance(input_grads, tuple):
+            if type(input_grads) is not tuple:
                 input_grads = (input_grads,)
-            for parent, parent_grad in zip(ctx.inputs, input_grads):
-                if parent_grad is None or not isinstance(parent, Tensor) or not parent.requires_grad:
+            for parent, parent_grad, needed in zip(ctx.inputs, input_grads, ctx.needs_input_grad):
+                if not needed or parent_grad is None:
                     continue
                 if parent_grad.shape != parent.data.shape:
                     parent_grad = unbroadcast(parent_grad, parent.data.shape)
                 key = id(parent)
-                if key not in grads:
+                if key not in grads:  # the first gradient to reach `parent`
                     grads[key] = parent_grad
+                    heapq.heappush(newest_first, (-parent._seq, key, parent))
+                    if _is_new(parent_grad, grad, input_grads):
+                        owned.add(key)
                 elif key in owned:
                     grads[key] += parent_grad
                 else:
@@ -129,32 +151,12 @@ class Tensor:
                 ctx.saved_tensors = None
                 ctx.freed = True
 
-    def _topological_order(self) -> list[Tensor]:
-        """Tensors that need a gradient, each after all the tensors it was made from."""
-        order: list[Tensor] = []
-        visited: set[int] = set()
-        stack: list[tuple[Tensor, bool]] = [(self, False)]
-        while stack:
-            node, inputs_done = stack.pop()
-            if inputs_done:
-                order.append(node)
-                continue
-            if id(node) in visited:
-                continue
-            visited.add(id(node))
-            stack.append((node, True))
-            if node._ctx is not None:
-                for parent in node._ctx.inputs:
-                    if isinstance(parent, Tensor) and parent.requires_grad and id(parent) not in visited:
-                        stack.append((parent, False))
-        return order
-
     def _accumulate(self, grad: np.ndarray, owned: bool) -> None:
         """Add a finished gradient into `.grad`, in place when one is there."""
         if self.grad is None:
             # Copy unless this array is ours alone: an op may hand the same array
             # to two inputs (Add does), and later accumulation writes into it.
-            self.grad = grad.astype(self.data.dtype, copy=not owned)
+            self.grad = grad if owned and grad.dtype == self.data.dtype else grad.astype(self.data.dtype)
         else:
             self.grad += grad
 

@@ -7,6 +7,7 @@ import math
 import numpy as np
 
 from sparsegrad.nn.module import Module, Parameter
+from sparsegrad.operations.linalg import Affine
 from sparsegrad.tensor import Tensor
 
 
@@ -26,7 +27,7 @@ class Linear(Module):
         self.bias = Parameter(np.zeros(out_features, dtype=np.float32))
 
     def forward(self, x: Tensor) -> Tensor:
-        return x @ self.weight + self.bias
+        return Affine.apply(x, self.weight, self.bias)  # x @ weight + bias, as one op
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}"

@@ -21,20 +21,26 @@ class ReLU(Function):
 
 
 class Sigmoid(Function):
-    """1 / (1 + exp(-a)), computed as (1 + tanh(a/2)) / 2: no overflow for any a."""
+    """1 / (1 + exp(-a)), computed as 1 - 1 / (1 + exp(a)): exactly 0 or 1 far out, as tanh's form."""
 
     def forward(self, a):
-        out = np.multiply(a, 0.5)
-        np.tanh(out, out=out)
-        out *= 0.5
-        out += 0.5
+        # exp(a) may overflow to inf or underflow to 0; both give the right limit
+        # (1 - 1/inf = 1, 1 - 1/1 = 0), so those two warnings are silenced.
+        with np.errstate(over="ignore", under="ignore"):
+            out = np.asarray(np.exp(a))  # a 0-d input gives a scalar: need an array
+        out += 1.0
+        np.divide(1.0, out, out=out)
+        np.subtract(1.0, out, out=out)
         self.save_for_backward(out)
         return out
 
     def backward(self, grad):
         (s,) = self.saved_tensors
-        # d(sigmoid)/da = s * (1 - s)
-        return grad * (s * (1.0 - s))
+        # d(sigmoid)/da = s * (1 - s), built in one new array
+        out = np.subtract(1.0, s)
+        out *= s
+        out *= grad
+        return out
 
 
 class Tanh(Function):

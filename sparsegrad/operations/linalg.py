@@ -1,4 +1,4 @@
-"""Linear algebra and shape ops: MatMul, Transpose, Reshape."""
+"""Linear algebra and shape ops: MatMul, Affine (a @ w + b), Transpose, Reshape."""
 
 from __future__ import annotations
 
@@ -19,9 +19,10 @@ class MatMul(Function):
 
     def backward(self, grad):
         a, b = self.saved_tensors
+        need_a, need_b = self.needs_input_grad
         if a.ndim == 2 and b.ndim == 2:  # the common case, said plainly
-            # C = A B  =>  dA = dC B^T,  dB = A^T dC
-            return grad @ b.T, a.T @ grad
+            # C = A B  =>  dA = dC B^T,  dB = A^T dC  (each only when asked for)
+            return (grad @ b.T if need_a else None), (a.T @ grad if need_b else None)
         # NumPy treats a 1-D `a` as a row (1, n) and a 1-D `b` as a column (n, 1):
         # do the same, use the 2-D rule, then drop the added axis again.
         a2 = a[None, :] if a.ndim == 1 else a
@@ -40,6 +41,40 @@ class MatMul(Function):
         return grad_a, grad_b  # batch axes are summed away by the engine
 
 
+class Affine(Function):
+    """a @ w + b with a 2-D weight w: a layer's map as one op (PyTorch's addmm), one array out."""
+
+    def forward(self, a, w, b):
+        a, w = np.asarray(a), np.asarray(w)
+        if w.ndim != 2:
+            raise ValueError(f"Affine: the weight must be 2-D (in, out), got shape {w.shape}")
+        self.save_for_backward(a, w)
+        try:
+            out = a @ w
+        except ValueError:
+            raise shape_mismatch("Affine", a, w) from None
+        # The bias goes into the new product in place (no second array) when it fits
+        # it as it is; otherwise this is a plain a @ w + b.
+        if type(b) is np.ndarray and b.dtype == out.dtype and b.shape == out.shape[-1:]:
+            out += b
+            return out
+        try:
+            return out + b
+        except ValueError:
+            raise shape_mismatch("Affine", out, b) from None
+
+    def backward(self, grad):
+        a, w = self.saved_tensors
+        need_a, need_w, need_b = self.needs_input_grad
+        # y = a w + b  =>  da = dy w^T,  dw = a^T dy over all rows of a,  db = dy
+        # (the engine sums db over the axes b was broadcast along)
+        grad_a = grad @ w.T if need_a else None
+        grad_w = None
+        if need_w:
+            grad_w = a.reshape(-1, a.shape[-1]).T @ grad.reshape(-1, grad.shape[-1])
+        return grad_a, grad_w, (grad if need_b else None)
+
+
 class Transpose(Function):
     """a.transpose(axes): axes reversed when `axes` is None."""
 
@@ -50,7 +85,7 @@ class Transpose(Function):
     def backward(self, grad):
         (axes,) = self.saved_tensors
         # Undo the permutation: its inverse is argsort(axes).
-        return np.transpose(grad, None if axes is None else np.argsort(axes))
+        return np.transpose(grad, None if axes is None else np.argsort([ax % grad.ndim for ax in axes]))
 
 
 class Reshape(Function):

@@ -32,9 +32,10 @@ class MSELoss(Function):
 
     def backward(self, grad):
         (diff,) = self.saved_tensors
+        need_target, need_output = self.needs_input_grad
         # d/d(output) = 2 (output - target) / N ; d/d(target) is its negative
         grad_output = diff * (2.0 * grad / diff.size)
-        return -grad_output, grad_output
+        return (-grad_output if need_target else None), (grad_output if need_output else None)
 
 
 class BCELoss(Function):
@@ -64,21 +65,32 @@ class KLDiv(Function):
     """
 
     def forward(self, hidden, rho):
+        rho = float(rho)  # a NumPy float64 scalar would turn a float32 loss into float64
         if not 0.0 < rho < 1.0:
             raise ValueError(f"KLDiv: the sparsity target rho must be in (0, 1), got {rho}")
         if hidden.ndim != 2:
             raise ValueError(f"KLDiv: hidden activations must be (batch, units), got shape {hidden.shape}")
-        rho_hat = np.clip(hidden.mean(axis=0), EPS, 1.0 - EPS)
+        rho_hat = hidden.sum(axis=0)
+        rho_hat /= hidden.shape[0]  # the batch mean of each unit
+        np.minimum(np.maximum(rho_hat, EPS, out=rho_hat), 1.0 - EPS, out=rho_hat)  # clip, in place
         self.save_for_backward(hidden.shape, rho, rho_hat)
-        kl = rho * np.log(rho / rho_hat) + (1.0 - rho) * np.log((1.0 - rho) / (1.0 - rho_hat))
+        kl = np.log(rho / rho_hat)
+        kl *= rho
+        tail = np.log((1.0 - rho) / (1.0 - rho_hat))
+        tail *= 1.0 - rho
+        kl += tail
         return kl.sum()
 
     def backward(self, grad):
         shape, rho, rho_hat = self.saved_tensors
         # dKL/d(rho_hat_j) = -rho / rho_hat_j + (1 - rho) / (1 - rho_hat_j), and each
         # h_ij enters rho_hat_j with weight 1/batch.
-        per_unit = (-rho / rho_hat + (1.0 - rho) / (1.0 - rho_hat)) * (grad / shape[0])
-        return np.broadcast_to(per_unit, shape), None
+        per_unit = (1.0 - rho) / (1.0 - rho_hat)
+        per_unit -= rho / rho_hat
+        per_unit *= grad / shape[0]
+        grad_hidden = np.empty(shape, dtype=per_unit.dtype)
+        grad_hidden[...] = per_unit  # the same for every row of the batch
+        return grad_hidden, None
 
 
 class L1Penalty(Function):

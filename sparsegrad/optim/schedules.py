@@ -55,7 +55,7 @@ class LinearLR(Schedule):
         if self.epochs <= 1:
             return self.base_lr
         fraction = min(epoch, self.epochs - 1) / (self.epochs - 1)
-        return self.base_lr + (self.end_lr - self.base_lr) * fraction
+        return (1.0 - fraction) * self.base_lr + fraction * self.end_lr  # both ends exact
 
 
 class ExponentialLR(Schedule):
@@ -80,7 +80,8 @@ class CosineLR(Schedule):
         if self.epochs <= 1:
             return self.base_lr
         fraction = min(epoch, self.epochs - 1) / (self.epochs - 1)
-        return self.end_lr + (self.base_lr - self.end_lr) * 0.5 * (1.0 + math.cos(math.pi * fraction))
+        weight = 0.5 * (1.0 + math.cos(math.pi * fraction))  # 1 at the start, 0 at the end
+        return weight * self.base_lr + (1.0 - weight) * self.end_lr  # both ends exact
 
 
 class StepLR(Schedule):

@@ -1,0 +1,98 @@
+"""ReLU, Sigmoid, Tanh: values against closed forms, stability at the extremes, gradients."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+from sparsegrad import Tensor, gradcheck
+from sparsegrad.operations import ReLU, Sigmoid, Tanh
+
+RNG = np.random.default_rng(7)
+
+
+def away_from_zero(*shape, margin=0.1):
+    x = RNG.standard_normal(shape)
+    return np.where(np.abs(x) < margin, np.sign(x + (x == 0)) * margin * 2, x)
+
+
+def test_relu_forward():
+    x = np.array([-2.0, -0.0, 0.0, 0.5, 3.0])
+    np.testing.assert_array_equal(Tensor(x).relu().data, np.maximum(x, 0.0))
+
+
+def test_relu_gradcheck_away_from_zero():
+    x = away_from_zero(4, 5)
+    assert gradcheck(lambda t: t.relu(), [x])
+    assert gradcheck(lambda t: ReLU.apply(t), [x])
+
+
+def test_relu_gradient_is_step():
+    x = Tensor(np.array([-1.0, 0.0, 2.0]), requires_grad=True)
+    x.relu().backward(np.array([5.0, 5.0, 5.0]))
+    np.testing.assert_array_equal(x.grad, [0.0, 0.0, 5.0])  # 0 at exactly 0
+
+
+def test_sigmoid_forward_matches_reference():
+    x = np.linspace(-20, 20, 401)
+    np.testing.assert_allclose(Tensor(x).sigmoid().data, 1.0 / (1.0 + np.exp(-x)), rtol=1e-7, atol=1e-15)
+    assert Tensor(0.0).sigmoid().item() == 0.5
+    x32 = x.astype(np.float32)
+    out = Tensor(x32).sigmoid()
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out.data, 1.0 / (1.0 + np.exp(-x)), rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sigmoid_extremes_are_stable(dtype):
+    x = np.array([-1000.0, -100.0, 100.0, 1000.0], dtype=dtype)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with np.errstate(all="raise"):
+            t = Tensor(x, requires_grad=True)
+            s = t.sigmoid()
+            s.sum().backward()
+    assert s.dtype == dtype
+    np.testing.assert_array_equal(s.data, [0.0, 0.0, 1.0, 1.0])
+    np.testing.assert_array_equal(t.grad, np.zeros(4))
+
+
+def test_sigmoid_gradient_closed_form_and_gradcheck():
+    x = RNG.standard_normal((3, 4)) * 3
+    t = Tensor(x, requires_grad=True)
+    t.sigmoid().sum().backward()
+    s = 1 / (1 + np.exp(-x))
+    np.testing.assert_allclose(t.grad, s * (1 - s), rtol=1e-9)
+    assert gradcheck(lambda u: u.sigmoid(), [x])
+    assert gradcheck(lambda u: Sigmoid.apply(u), [x])
+
+
+def test_sigmoid_of_scalar_tensor():
+    t = Tensor(0.3, requires_grad=True)
+    t.sigmoid().backward()
+    s = 1 / (1 + np.exp(-0.3))
+    assert t.grad.item() == pytest.approx(s * (1 - s), rel=1e-6)
+
+
+def test_sigmoid_does_not_modify_input():
+    x = np.array([1.0, -2.0])
+    t = Tensor(x)
+    t.sigmoid()
+    np.testing.assert_array_equal(t.data, [1.0, -2.0])
+
+
+def test_tanh():
+    x = RNG.standard_normal((3, 4)) * 2
+    np.testing.assert_allclose(Tensor(x).tanh().data, np.tanh(x), rtol=1e-12)
+    t = Tensor(x, requires_grad=True)
+    t.tanh().sum().backward()
+    np.testing.assert_allclose(t.grad, 1 - np.tanh(x) ** 2, rtol=1e-9)
+    assert gradcheck(lambda u: u.tanh(), [x])
+    assert gradcheck(lambda u: Tanh.apply(u), [x])
+    with np.errstate(all="raise"):
+        np.testing.assert_array_equal(Tensor(np.array([-1e4, 1e4])).tanh().data, [-1.0, 1.0])
+
+
+def test_activation_chain_gradcheck():
+    x = away_from_zero(3, 4)
+    assert gradcheck(lambda t: (t.tanh() * 2.0).sigmoid() + t.relu() * t.sigmoid(), [x])
