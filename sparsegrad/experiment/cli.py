@@ -66,11 +66,16 @@ def run_cli(hydra_main: Callable[[], object]) -> None:
     """Call a @hydra.main function and report failures in one line with an exit code.
 
     Hydra prints its own multi-line errors unless HYDRA_FULL_ERROR is set, in
-    which case it re-raises them: we set it and do the reporting here.
+    which case it re-raises them: we set it and do the reporting here. SIGTERM
+    is a KeyboardInterrupt for the whole program (as Ctrl-C is), so that a run or a
+    sweep stopped either way is marked KILLED in MLflow.
     """
+    from sparsegrad.experiment.run import signals_as_interrupt
+
     os.environ["HYDRA_FULL_ERROR"] = "1"
     try:
-        hydra_main()
+        with signals_as_interrupt():
+            hydra_main()
         if JobOutcome.error is not None:
             raise JobOutcome.error
     except ConfigError as exc:
@@ -80,8 +85,12 @@ def run_cli(hydra_main: Callable[[], object]) -> None:
         _exit(describe_config_error(exc), EXIT_CONFIG)
     except (ExperimentError, DataError) as exc:
         _exit(f"error: {exc}", EXIT_FAILED)
-    except KeyboardInterrupt:
-        _exit("interrupted: the run is KILLED in MLflow, its last finished epoch kept", EXIT_INTERRUPTED)
+    except KeyboardInterrupt as exc:
+        # run_experiment marked its run KILLED (and named it on the exception); a sweep's
+        # parent run is marked KILLED by MlflowSweepCallback's exit hook.
+        run_id = getattr(exc, "run_id", None)
+        _exit(f"interrupted: run {run_id} is KILLED in MLflow, with the checkpoint of its last finished "
+              f"epoch; continue it with trainer.resume={run_id}" if run_id else "interrupted", EXIT_INTERRUPTED)
 
 
 def _exit(message: str, code: int) -> None:

@@ -1,27 +1,55 @@
 """Compare runs: convergence curves, a summary table (printed, CSV) and speed-ups.
 
 Used at the end of a sweep (on its parent run) and by `scripts/compare.py` for
-any runs. "Speed" is counted in epochs, passes over the training data, which
-costs the same for every optimizer; a job's speed-up is the slowest job's
-epochs-to-threshold divided by its own.
+any runs. Every job is one row, FAILED ones included and marked so.
+
+Speed. A job's `epochs_to_threshold` is the first epoch whose mean training loss
+is at or below the threshold (by default the worst final loss among the finished
+jobs, so every finished job reaches it); `steps_to_threshold` is that many epochs
+times the job's optimizer steps per epoch (ceil(training images / batch size), 1
+for full-batch gd): the parameter updates it took. `speedup` is the slowest
+job's epochs-to-threshold divided by this job's. It is counted in epochs, passes
+over the training data, which cost the same for every optimizer: in steps,
+full-batch gd would look hundreds of times faster than it is.
 """
 
 from __future__ import annotations
 
 import csv
+import json
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import matplotlib
+from matplotlib import colormaps
+from matplotlib.figure import Figure  # no pyplot: no global backend, so notebooks keep theirs
+from matplotlib.ticker import MaxNLocator
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from sparsegrad.experiment.tracking import Tracker  # noqa: E402
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from mlflow.entities import Run
+    from mlflow.tracking import MlflowClient
 
 CURVES = ("loss", "val_recon_loss", "mean_activation")
 IGNORED_PARAMS = ("tracking.", "trainer.progress", "trainer.resume", "trainer.checkpoint")
+IGNORED_OVERRIDES = ("tracking.", "trainer.progress", "hydra.")
+IGNORED_GROUPS = ("hydra/", "experiment/")  # an experiment's own groups show as what they select
+URI_ENV = "SPARSEGRAD_TRACKING_URI"  # where notebooks and scripts/compare.py look first
+OVERRIDES_TAG = "sparsegrad.overrides"  # a job's command-line overrides (JSON list), set by the sweep callback
+CHOICES_TAG = "sparsegrad.choices"  # its config-group choices (JSON object), likewise
+SWEEP_TAG = "sparsegrad.sweep"  # "parent" on a sweep's parent run, "child" on its jobs
+STEPS_TAG = "steps_per_epoch"  # optimizer steps per epoch, if the run recorded it
+# Training images per dataset, when a run did not record its steps per epoch (data.limit caps them).
+TRAIN_IMAGES = {"mnist": 60_000, "fashion_mnist": 60_000, "mnist_sample": 4_000}
+
+
+def default_tracking_uri() -> str:
+    """$SPARSEGRAD_TRACKING_URI, else the project's store (`sqlite:///<project root>/mlflow.db`)."""
+    from sparsegrad.experiment.schema import project_root
+
+    return os.environ.get(URI_ENV) or f"sqlite:///{(project_root() / 'mlflow.db').as_posix()}"
 
 
 @dataclass
@@ -31,27 +59,88 @@ class JobSummary:
     status: str
     params: dict[str, str]
     curves: dict[str, list[float]] = field(default_factory=dict)
+    overrides: list[str] | None = None  # the job's command-line overrides, if it was a sweep's job
+    choices: dict[str, str] | None = None  # its config-group choices (optimizer: sgd, ...), likewise
+    failure_reason: str = ""
+    steps_per_epoch: int | None = None
     epochs_to_threshold: int | None = None
     speedup: float | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.status == "FINISHED"
+
+    @property
+    def steps_to_threshold(self) -> int | None:
+        if self.epochs_to_threshold is None or self.steps_per_epoch is None:
+            return None
+        return self.epochs_to_threshold * self.steps_per_epoch
 
     def final(self, key: str) -> float:
         values = self.curves.get(key) or [math.nan]
         return values[-1]
 
 
-def child_runs(tracker: Tracker, parent_run_id: str) -> list:
-    return tracker.client.search_runs(
-        [tracker.experiment_id], f"tags.mlflow.parentRunId = '{parent_run_id}'", max_results=10_000,
-        order_by=["attributes.start_time ASC"])
+def child_runs(client: MlflowClient, parent_run_id: str) -> list[Run]:
+    """A sweep's jobs, oldest first."""
+    experiment_id = client.get_run(parent_run_id).info.experiment_id
+    return client.search_runs([experiment_id], f"tags.mlflow.parentRunId = '{parent_run_id}'",
+                              max_results=10_000, order_by=["attributes.start_time ASC"])
 
 
-def load_jobs(tracker: Tracker, runs: list) -> list[JobSummary]:
+def latest_sweep(client: MlflowClient, experiment: str | None = None) -> Run | None:
+    """The most recently started sweep parent run (in `experiment`, else in any experiment)."""
+    if experiment is not None:
+        found = client.get_experiment_by_name(experiment)
+        ids = [found.experiment_id] if found else []
+    else:
+        ids = [e.experiment_id for e in client.search_experiments()]
+    if not ids:
+        return None
+    runs = client.search_runs(ids, f"tags.`{SWEEP_TAG}` = 'parent'", max_results=1,
+                              order_by=["attributes.start_time DESC"])
+    return runs[0] if runs else None
+
+
+def experiment_runs(client: MlflowClient, experiment: str) -> list[Run]:
+    """Every run of an experiment except sweep parents, oldest first."""
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        raise LookupError(f"no experiment named {experiment!r}")
+    runs = client.search_runs([found.experiment_id], "", max_results=10_000,
+                              order_by=["attributes.start_time ASC"])
+    return [r for r in runs if r.data.tags.get(SWEEP_TAG) != "parent"]
+
+
+def _steps_per_epoch(tags: dict[str, str], params: dict[str, str]) -> int | None:
+    """From the run's tag, else from its config for datasets of known size (else None)."""
+    if tags.get(STEPS_TAG, "").isdigit():
+        return int(tags[STEPS_TAG])
+    batch = params.get("trainer.batch_size")
+    if batch in ("null", "None"):
+        return 1  # full batch
+    name = params.get("data.name")
+    n = int(params["data.n_train"]) if name == "synthetic" and "data.n_train" in params else (
+        TRAIN_IMAGES.get(name) if params.get("data.path") in (None, "null", "None") else None)
+    limit = params.get("data.limit")
+    if n is not None and limit not in (None, "null", "None"):
+        n = min(n, int(limit))
+    if n is None or batch is None or not batch.isdigit():
+        return None
+    return math.ceil(n / int(batch))
+
+
+def load_jobs(client: MlflowClient, runs: list[Run]) -> list[JobSummary]:
     jobs = []
     for run in runs:
-        curves = {key: [m.value for m in sorted(tracker.client.get_metric_history(run.info.run_id, key),
+        curves = {key: [m.value for m in sorted(client.get_metric_history(run.info.run_id, key),
                                                 key=lambda m: m.step)] for key in CURVES}
-        jobs.append(JobSummary(run.info.run_id, run.info.run_name or run.info.run_id, run.info.status,
-                               dict(run.data.params), curves))
+        tags, params = dict(run.data.tags), dict(run.data.params)
+        overrides = json.loads(tags[OVERRIDES_TAG]) if OVERRIDES_TAG in tags else None
+        choices = json.loads(tags[CHOICES_TAG]) if CHOICES_TAG in tags else None
+        jobs.append(JobSummary(run.info.run_id, run.info.run_name or run.info.run_id, run.info.status, params,
+                               curves, overrides, choices, tags.get("failure_reason", ""),
+                               _steps_per_epoch(tags, params)))
     return jobs
 
 
@@ -61,13 +150,60 @@ def varying_params(jobs: list[JobSummary]) -> list[str]:
     return [k for k in keys if len({j.params.get(k) for j in jobs}) > 1]
 
 
-def label(job: JobSummary, keys: list[str]) -> str:
-    return " ".join(f"{k}={job.params.get(k)}" for k in keys) or job.name
+def _split(overrides: list[str]) -> dict[str, str]:
+    """{"optimizer": "sgd", "beta": "0.1"} from ["optimizer=sgd", "beta=0.1"] (less tracking/hydra ones)."""
+    pairs = (o.split("=", 1) for o in overrides if "=" in o)
+    return {k.lstrip("+~"): v for k, v in pairs if not k.lstrip("+~").startswith(IGNORED_OVERRIDES)}
+
+
+def _differing(dicts: list[dict[str, str]], keys: list[str]) -> list[str]:
+    return [k for k in keys if len({d.get(k) for d in dicts}) > 1]
+
+
+@dataclass
+class Columns:
+    """What tells the jobs apart, as the user would write it on the command line.
+
+    `overrides`: the config-group choices that differ between jobs (`optimizer`: gd, sgd,
+    adam), whether set on the command line or by an experiment's own sweep, then the
+    plain `key=value` overrides that differ (`beta`, `sparsity.target`). `params`: the
+    config keys that also differ and that those do not cover (`trainer.batch_size`,
+    which optimizer=gd sets). Jobs that did not record their overrides (runs outside a
+    sweep) are told apart by `params` alone.
+    """
+
+    overrides: list[str]
+    params: list[str]
+
+    @classmethod
+    def of(cls, jobs: list[JobSummary]) -> Columns:
+        overrides: list[str] = []
+        if jobs and all(j.overrides is not None and j.choices is not None for j in jobs):
+            choices = [j.choices or {} for j in jobs]
+            groups = list(dict.fromkeys(k for c in choices for k in c))
+            shown_groups = [g for g in groups if not g.startswith(IGNORED_GROUPS)]
+            plain = [_split(j.overrides or []) for j in jobs]
+            keys = [k for k in dict.fromkeys(k for p in plain for k in p) if k not in groups]
+            overrides = _differing(choices, shown_groups) + _differing(plain, keys)
+        params = [p for p in varying_params(jobs) if not any(p == o or p.startswith(o + ".") for o in overrides)]
+        return cls(overrides, params)
+
+    def values(self, job: JobSummary) -> dict[str, object]:
+        given = {**_split(job.overrides or []), **(job.choices or {})}
+        row: dict[str, object] = {k: given.get(k) for k in self.overrides}
+        row.update({k: job.params.get(k) for k in self.params})
+        return row
+
+    def label(self, job: JobSummary) -> str:
+        """`optimizer=sgd`, `beta=0.1 sparsity.target=0.05`: what differs (else the run's name)."""
+        keys = self.overrides or self.params
+        values = self.values(job)
+        return " ".join(f"{k}={values[k]}" for k in keys) or job.name
 
 
 def add_speedups(jobs: list[JobSummary], threshold: float | None = None, key: str = "loss") -> float:
     """Epochs each finished job took to reach `threshold` (default: the worst final loss)."""
-    done = [j for j in jobs if j.status == "FINISHED" and j.curves.get(key)]
+    done = [j for j in jobs if j.finished and j.curves.get(key)]
     if threshold is None:
         finals = [j.final(key) for j in done if math.isfinite(j.final(key))]
         threshold = max(finals) if finals else math.nan
@@ -81,15 +217,19 @@ def add_speedups(jobs: list[JobSummary], threshold: float | None = None, key: st
     return threshold
 
 
-def rows(jobs: list[JobSummary], keys: list[str]) -> list[dict[str, object]]:
+def rows(jobs: list[JobSummary], columns: Columns) -> list[dict[str, object]]:
     table = []
     for j in jobs:
-        row: dict[str, object] = {k: j.params.get(k) for k in keys}
+        row = columns.values(j)
         row.update(status=j.status, final_loss=j.final("loss"), val_recon_loss=j.final("val_recon_loss"),
                    mean_activation=j.final("mean_activation"), epochs_to_threshold=j.epochs_to_threshold,
-                   speedup=j.speedup, run_id=j.run_id)
+                   steps_to_threshold=j.steps_to_threshold, speedup=j.speedup, run_id=j.run_id,
+                   run_name=j.name, failure_reason=j.failure_reason)
         table.append(row)
     return table
+
+
+PRINTED_WITHOUT = ("run_name", "failure_reason")  # in the CSV, too wide for the terminal
 
 
 def format_table(table: list[dict[str, object]]) -> str:
@@ -101,11 +241,11 @@ def format_table(table: list[dict[str, object]]) -> str:
             return "nan" if math.isnan(v) else f"{v:.4g}"
         return "-" if v is None else str(v)
 
-    columns = list(table[0])
+    columns = [c for c in table[0] if c not in PRINTED_WITHOUT]
     cells = [[cell(r[c]) for c in columns] for r in table]
     widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths))]
-    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths)) for row in cells]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths)).rstrip()]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip() for row in cells]
     return "\n".join(lines)
 
 
@@ -118,69 +258,96 @@ def write_csv(table: list[dict[str, object]], path: Path) -> Path:
     return path
 
 
-def plot_convergence(jobs: list[JobSummary], keys: list[str], path: Path, threshold: float) -> Path:
+def plot_convergence(jobs: list[JobSummary], columns: Columns, path: Path, threshold: float) -> Path:
     """Left: every job's loss per epoch (log scale). Right: against beta/target, or validation curves."""
-    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 5))
-    for j in jobs:
-        if j.curves.get("loss"):
-            style = "-" if j.status == "FINISHED" else ":"
-            left.plot(range(1, len(j.curves["loss"]) + 1), j.curves["loss"], style,
-                      label=label(j, keys) + ("" if j.status == "FINISHED" else f" ({j.status})"))
-    if math.isfinite(threshold):
+    fig = Figure(figsize=(13, 5))
+    left, right = fig.subplots(1, 2)
+    colors = colormaps["tab10" if len(jobs) <= 10 else "tab20"]
+    for n, j in enumerate(jobs):
+        finite = [v for v in j.curves.get("loss", []) if math.isfinite(v) and v > 0]
+        if finite:
+            left.plot(range(1, len(j.curves["loss"]) + 1), j.curves["loss"], "-" if j.finished else ":",
+                      color=colors(n % colors.N), marker="o", markersize=3,
+                      label=columns.label(j) + ("" if j.finished else f" ({j.status})"))
+    if math.isfinite(threshold) and threshold > 0:
         left.axhline(threshold, color="gray", linestyle="--", linewidth=1, label=f"threshold {threshold:.3g}")
-    left.set(xlabel="epoch", ylabel="training loss", yscale="log", title="convergence")
+    left.set(xlabel="epoch", ylabel="training loss (recon + beta * sparsity)", yscale="log", title="convergence")
+    left.xaxis.set_major_locator(MaxNLocator(integer=True))
     left.grid(True, which="both", alpha=0.3)
-    left.legend(fontsize=7)
+    if left.get_legend_handles_labels()[0]:
+        left.legend(fontsize=7)
+    keys = list(columns.overrides) + list(columns.params)
     swept = [k for k in ("beta", "sparsity.target") if k in keys]
-    finished = [j for j in jobs if j.status == "FINISHED"]
+    finished = [j for j in jobs if j.finished]
     if swept and finished:
-        x_key = swept[0]
-        other = [k for k in keys if k != x_key]
-        groups: dict[str, list[JobSummary]] = {}
-        for j in finished:
-            groups.setdefault(label(j, other) if other else "", []).append(j)
-        twin = right.twinx()
-        for name, members in groups.items():
-            members.sort(key=lambda j: float(j.params[x_key]))
-            xs = [float(j.params[x_key]) for j in members]
-            right.plot(xs, [j.final("val_recon_loss") for j in members], "o-", label=f"val recon {name}")
-            twin.plot(xs, [j.final("mean_activation") for j in members], "s--", label=f"mean act {name}")
-        right.set(xlabel=x_key, ylabel="validation reconstruction loss", title=f"trade-off against {x_key}")
-        twin.set_ylabel("mean hidden activation")
-        right.legend(fontsize=7, loc="upper left")
-        twin.legend(fontsize=7, loc="upper right")
+        _plot_tradeoff(right, finished, swept[0], [k for k in keys if k != swept[0]], columns)
     else:
         for j in jobs:
             if j.curves.get("val_recon_loss"):
                 right.plot(range(1, len(j.curves["val_recon_loss"]) + 1), j.curves["val_recon_loss"],
-                           label=label(j, keys))
+                           "-" if j.finished else ":", marker="o", markersize=3, label=columns.label(j))
         right.set(xlabel="epoch", ylabel="validation reconstruction loss", yscale="log", title="validation")
+        right.xaxis.set_major_locator(MaxNLocator(integer=True))
         right.grid(True, which="both", alpha=0.3)
-        right.legend(fontsize=7)
+        if right.get_legend_handles_labels()[0]:
+            right.legend(fontsize=7)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
-    plt.close(fig)
     return path
 
 
-def compare(tracker: Tracker, runs: list, out_dir: Path,
-            threshold: float | None = None) -> tuple[list[dict[str, object]], Path, Path]:
-    """Summary table, CSV and convergence plot for `runs`; prints the table."""
-    jobs = load_jobs(tracker, runs)
-    keys = varying_params(jobs)
+def _plot_tradeoff(ax: Axes, jobs: list[JobSummary], x_key: str, other: list[str], columns: Columns) -> None:
+    """Final validation reconstruction loss and mean activation against beta (or the target)."""
+    def value(j: JobSummary, key: str) -> str | None:
+        return columns.values(j).get(key)
+
+    groups: dict[str, list[JobSummary]] = {}
+    for j in jobs:
+        groups.setdefault(" ".join(f"{k}={value(j, k)}" for k in other), []).append(j)
+    twin = ax.twinx()
+    for n, (name, members) in enumerate(groups.items()):
+        members.sort(key=lambda j: float(value(j, x_key)))
+        xs = [float(value(j, x_key)) for j in members]
+        color = f"C{n % 10}"
+        ax.plot(xs, [j.final("val_recon_loss") for j in members], "o-", color=color, label=name or None)
+        twin.plot(xs, [j.final("mean_activation") for j in members], "s--", color=color)
+    if x_key == "beta" and all(float(value(j, x_key)) >= 0 for j in jobs):
+        ax.set_xscale("symlog", linthresh=min([float(value(j, x_key)) for j in jobs
+                                               if float(value(j, x_key)) > 0] or [1.0]))
+    ax.set(xlabel=x_key, ylabel="validation reconstruction loss (solid)",
+           title=f"trade-off against {x_key}")
+    twin.set_ylabel("mean hidden activation (dashed)")
+    ax.grid(True, alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7, loc="best")
+
+
+def compare(client: MlflowClient, runs: list[Run], out_dir: Path, threshold: float | None = None,
+            title: str = "") -> tuple[list[dict[str, object]], Path, Path]:
+    """Summary table, `summary.csv` and `convergence.png` in `out_dir` for `runs`; prints the table."""
+    jobs = load_jobs(client, runs)
+    columns = Columns.of(jobs)
     threshold = add_speedups(jobs, threshold)
-    table = rows(jobs, keys)
+    table = rows(jobs, columns)
     csv_path = write_csv(table, out_dir / "summary.csv")
-    png_path = plot_convergence(jobs, keys, out_dir / "convergence.png", threshold)
-    print(f"\n{len(jobs)} runs; epochs to reach loss <= {threshold:.4g}, speed-up against the slowest:")
+    png_path = plot_convergence(jobs, columns, out_dir / "convergence.png", threshold)
+    failed = [j for j in jobs if not j.finished]
+    print(f"\n{title or 'comparison'}: {len(jobs)} runs, {len(failed)} not FINISHED; "
+          f"epochs (and optimizer steps) to reach loss <= {threshold:.4g}, speed-up against the slowest:")
     print(format_table(table))
+    for j in failed:
+        print(f"  {j.status} {columns.label(j)}: {j.failure_reason or '(no reason recorded)'}")
+    print(f"written: {csv_path}  {png_path}")
     return table, csv_path, png_path
 
 
-def report_sweep(tracker: Tracker, parent_run_id: str, out_dir: Path) -> list[dict[str, object]]:
+def report_sweep(client: MlflowClient, parent_run_id: str, out_dir: Path,
+                 threshold: float | None = None) -> list[dict[str, object]]:
     """Compare a sweep's child runs and store `comparison/*` on the parent run."""
-    table, csv_path, png_path = compare(tracker, child_runs(tracker, parent_run_id), out_dir)
-    tracker.log_artifact(parent_run_id, csv_path, "comparison")
-    tracker.log_artifact(parent_run_id, png_path, "comparison")
+    parent = client.get_run(parent_run_id)
+    table, csv_path, png_path = compare(client, child_runs(client, parent_run_id), out_dir, threshold,
+                                       title=f"sweep {parent.info.run_name} ({parent_run_id})")
+    client.log_artifact(parent_run_id, str(csv_path), "comparison")
+    client.log_artifact(parent_run_id, str(png_path), "comparison")
     return table

@@ -1,16 +1,25 @@
-"""Find what `trainer.resume=<run id or run directory>` points at."""
+"""Find what `trainer.resume=<run id or run directory>` points at.
+
+A run directory is one a run wrote (it holds `mlflow_run_id` and `checkpoint.npz`);
+a run id is looked up in the tracking store. The checkpoint used is the most
+advanced one among: the given directory, the run's latest directory (tag
+`run_dir`), and, when neither is on this machine, the run's MLflow artifact
+`checkpoint/checkpoint.npz`.
+"""
 
 from __future__ import annotations
 
-import tempfile
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from sparsegrad.experiment.checkpoint import FILENAME
+from sparsegrad.experiment.checkpoint import FILENAME, checkpoint_epoch
 from sparsegrad.experiment.errors import ExperimentError
 from sparsegrad.experiment.tracking import Tracker
+
+RUN_ID_FILE = "mlflow_run_id"
 
 
 @dataclass
@@ -18,20 +27,28 @@ class ResumePoint:
     run_id: str
     checkpoint: Path
     config: DictConfig  # the run's own config: a resumed run trains exactly as it began
+    epoch: int  # epochs the checkpoint has finished
+    source: str  # where the checkpoint came from, for the run's tag `resumed_from`
 
 
-def find_resume_point(target: str, tracker: Tracker) -> ResumePoint:
-    """A run directory (holding checkpoint.npz and mlflow_run_id) or an MLflow run id."""
+def find_resume_point(target: str, tracker: Tracker, staging: Path) -> ResumePoint:
+    """A run directory (holding checkpoint.npz and mlflow_run_id) or an MLflow run id.
+
+    Downloads (config.yaml, a checkpoint not on this machine) land in `staging`, a
+    directory the caller owns: it copies the checkpoint where it keeps checkpoints.
+    """
     from mlflow.exceptions import MlflowException
 
-    directory = Path(target)
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # a download or two: no bars
+    directory = Path(str(target)).expanduser()
     if directory.is_dir():
-        id_file = directory / "mlflow_run_id"
+        id_file = directory / RUN_ID_FILE
         if not id_file.is_file():
-            raise ExperimentError(f"trainer.resume={target}: no mlflow_run_id file in that directory")
+            raise ExperimentError(f"trainer.resume={target}: no {RUN_ID_FILE} file in that directory, so "
+                                  "not a run directory; give a run directory or an MLflow run id")
         run_id = id_file.read_text().strip()
     else:
-        run_id = target
+        run_id = str(target)
     try:
         run = tracker.client.get_run(run_id)
     except MlflowException:
@@ -39,14 +56,16 @@ def find_resume_point(target: str, tracker: Tracker) -> ResumePoint:
             f"trainer.resume={target}: neither a run directory nor a run id in {tracker.uri}"
         ) from None
     if run.info.status == "FINISHED":
-        raise ExperimentError(f"trainer.resume={target}: run {run_id} already FINISHED")
+        raise ExperimentError(f"trainer.resume={target}: run {run_id} already FINISHED; nothing to resume")
 
-    staging = Path(tempfile.mkdtemp(prefix="sparsegrad-resume-"))
     candidates = [directory / FILENAME] if directory.is_dir() else []
     if "run_dir" in run.data.tags:
         candidates.append(Path(run.data.tags["run_dir"]) / FILENAME)
-    checkpoint = next((c for c in candidates if c.is_file()), None)
-    if checkpoint is None:
+    found = [(checkpoint_epoch(c), c) for c in dict.fromkeys(candidates) if c.is_file()]
+    if found:
+        epoch, checkpoint = max(found, key=lambda pair: pair[0])
+        source = str(checkpoint)
+    else:
         try:
             checkpoint = Path(tracker.client.download_artifacts(run_id, f"checkpoint/{FILENAME}", str(staging)))
         except (MlflowException, OSError):
@@ -54,6 +73,12 @@ def find_resume_point(target: str, tracker: Tracker) -> ResumePoint:
                 f"trainer.resume={target}: run {run_id} has no checkpoint (it stopped before "
                 "finishing its first epoch): start it again instead"
             ) from None
-    config_file = Path(tracker.client.download_artifacts(run_id, "config.yaml", str(staging)))
+        epoch = checkpoint_epoch(checkpoint)
+        source = f"artifact checkpoint/{FILENAME}"
+    try:
+        config_file = Path(tracker.client.download_artifacts(run_id, "config.yaml", str(staging)))
+    except (MlflowException, OSError):
+        raise ExperimentError(f"trainer.resume={target}: run {run_id} has no config.yaml artifact, so it "
+                              "was not started by this program") from None
     config = OmegaConf.load(config_file)
-    return ResumePoint(run_id, checkpoint, config)
+    return ResumePoint(run_id, checkpoint, config, epoch, source)

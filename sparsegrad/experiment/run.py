@@ -10,23 +10,25 @@ or KILLED (Ctrl-C, SIGTERM) with the last completed epoch's checkpoint kept.
 from __future__ import annotations
 
 import logging
+import shutil
 import signal
+import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from sparsegrad.data import DataError, load_dataset
-from sparsegrad.experiment import plots
 from sparsegrad.experiment.builders import build_loss, build_model, build_optimizer, build_schedule
 from sparsegrad.experiment.checkpoint import FILENAME, load_checkpoint, save_checkpoint
-from sparsegrad.experiment.errors import ExperimentError
-from sparsegrad.experiment.resume import ResumePoint, find_resume_point
+from sparsegrad.experiment.errors import ExperimentError, TrainingDiverged
+from sparsegrad.experiment.resume import RUN_ID_FILE, ResumePoint, find_resume_point
 from sparsegrad.experiment.schema import validate
 from sparsegrad.experiment.tracking import Tracker, flatten
-from sparsegrad.experiment.trainer import train_epoch, validate_model
+from sparsegrad.experiment.trainer import batches_per_epoch, train_epoch, validate_model
 from sparsegrad.function import no_grad
 from sparsegrad.tensor import Tensor
 
@@ -34,7 +36,10 @@ log = logging.getLogger(__name__)
 
 EPOCH_METRICS = ("loss", "recon_loss", "sparsity_loss", "val_recon_loss", "mean_activation",
                  "near_zero_fraction", "dead_units", "lr", "epoch_time_s")
-RUN_ID_FILE = "mlflow_run_id"
+# A resumed run trains with its own saved config; these keys (how to show and store it, not
+# what it computes) come from the command line that resumes it.
+RESUME_FROM_COMMAND_LINE = ("trainer.progress", "trainer.checkpoint")
+_NOT_IGNORED_ON_RESUME = ("trainer.resume", "trainer.progress", "trainer.checkpoint", "tracking.", "hydra")
 
 
 def run_name(overrides: Sequence[str]) -> str:
@@ -43,35 +48,93 @@ def run_name(overrides: Sequence[str]) -> str:
     return ",".join(shown) or "default"
 
 
-@contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    """Treat SIGTERM like Ctrl-C inside this block, so both end the run the same way."""
-    def handler(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
+# --- Ctrl-C and SIGTERM -------------------------------------------------------------------
 
-    try:
-        previous = signal.signal(signal.SIGTERM, handler)
-    except ValueError:  # not the main thread: leave signals alone
-        yield
+class _Interrupts:
+    held = 0  # depth of `held_interrupts` blocks
+    pending: int | None = None  # a signal that arrived while held
+
+
+def _on_signal(signum: int, frame: object) -> None:
+    if _Interrupts.held:
+        _Interrupts.pending = signum
         return
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+@contextmanager
+def signals_as_interrupt() -> Iterator[None]:
+    """Inside this block SIGTERM ends the program as Ctrl-C does: a KeyboardInterrupt.
+
+    SIGINT gets the same handler (unless it is ignored, as for a background job), so
+    that `held_interrupts` can hold both back. Outside the main thread: no change.
+    """
+    wanted = [signal.SIGTERM]
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        wanted.append(signal.SIGINT)
+    previous = {}
+    try:
+        for signum in wanted:
+            previous[signum] = signal.signal(signum, _on_signal)
+    except ValueError:  # not the main thread: leave signals alone
+        pass
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+sigterm_as_interrupt = signals_as_interrupt  # the former name
+
+
+@contextmanager
+def held_interrupts() -> Iterator[None]:
+    """Let the block finish before a Ctrl-C or SIGTERM that arrives inside it takes effect.
+
+    Used where an interruption would leave things half done: the end of an epoch
+    (checkpoint + metrics) and recording a run's outcome.
+    """
+    _Interrupts.held += 1
+    try:
+        yield
+    finally:
+        _Interrupts.held -= 1
+    if not _Interrupts.held and _Interrupts.pending is not None:
+        signum, _Interrupts.pending = _Interrupts.pending, None
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+# --- one run ------------------------------------------------------------------------------
+
+@dataclass
+class _Progress:
+    """How far a run got: what its outcome reports."""
+
+    epochs_done: int = 0
+    checkpoint: Path | None = None  # the last good one
 
 
 def run_experiment(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = (),
                    parent_run_id: str | None = None) -> float:
-    """Train as `cfg` says; returns the final validation reconstruction loss."""
+    """Train as `cfg` says; returns the final validation reconstruction loss.
+
+    Raises what ended the run (ExperimentError, DataError, KeyboardInterrupt, ...)
+    after recording it in MLflow: KILLED for an interruption (the exception gets a
+    `run_id` attribute), FAILED with the tag `failure_reason` for anything else.
+    """
     validate(cfg)
-    tracker = Tracker(cfg.tracking.uri, cfg.tracking.experiment)
-    resume = find_resume_point(cfg.trainer.resume, tracker) if cfg.trainer.resume else None
+    tracker = Tracker(cfg.tracking.uri, cfg.tracking.experiment)  # fails in seconds if unreachable
     run_dir.mkdir(parents=True, exist_ok=True)
-    if resume is not None:
-        cfg = resume.config
+    progress = _Progress()
+    resume = None
+    if cfg.trainer.resume:
+        with tempfile.TemporaryDirectory(prefix="sparsegrad-resume-") as staging:
+            resume = find_resume_point(cfg.trainer.resume, tracker, Path(staging))
+            progress = _Progress(resume.epoch, _copy_into(resume.checkpoint, run_dir / FILENAME))
+        cfg = _resumed_config(resume, cfg, overrides)
         run_id = resume.run_id
-        tracker.client.update_run(run_id, status="RUNNING")
-        tracker.set_tags(run_id, {"run_dir": str(run_dir), "resumed_from": str(resume.checkpoint)})
+        _reopen(tracker, resume, run_dir)
     else:
         run_id = tracker.start_run(cfg.tracking.run_name or run_name(overrides),
                                    tags={"run_dir": str(run_dir)}, parent_run_id=parent_run_id)
@@ -80,40 +143,91 @@ def run_experiment(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()
     (run_dir / RUN_ID_FILE).write_text(run_id)
     log.info("MLflow %s", tracker.run_url_hint(run_id))
 
-    checkpoint = run_dir / FILENAME
-    try:
-        with sigterm_as_interrupt():
-            result = _train_and_log(cfg, tracker, run_id, run_dir, resume)
-    except KeyboardInterrupt:
-        _keep_checkpoint(tracker, run_id, checkpoint)
-        tracker.end_run(run_id, "KILLED", "interrupted (Ctrl-C or SIGTERM); resume with "
-                        f"trainer.resume={run_id}")
-        log.warning("run %s KILLED; continue it with trainer.resume=%s", run_id, run_id)
-        raise
-    except (ExperimentError, DataError) as exc:
-        _keep_checkpoint(tracker, run_id, checkpoint)
-        tracker.end_run(run_id, "FAILED", str(exc))
-        raise
-    except BaseException as exc:
-        _keep_checkpoint(tracker, run_id, checkpoint)
-        tracker.end_run(run_id, "FAILED", f"{type(exc).__name__}: {exc}")
-        raise
-    tracker.end_run(run_id, "FINISHED")
+    with signals_as_interrupt():
+        try:
+            result = _train_and_log(cfg, tracker, run_id, run_dir, resume, progress)
+        except BaseException as exc:
+            with held_interrupts():
+                _record_failure(tracker, run_id, run_dir, progress, exc)
+            raise
+        with held_interrupts():
+            tracker.end_run(run_id, "FINISHED")
     log.info("run %s FINISHED: val_recon_loss %.5f", run_id, result)
     return result
 
 
-def _keep_checkpoint(tracker: Tracker, run_id: str, checkpoint: Path) -> None:
+def _resumed_config(resume: ResumePoint, given: DictConfig, overrides: Sequence[str]) -> DictConfig:
+    """The run's own config (a resumed run computes exactly what it began computing)."""
+    cfg = resume.config.copy()
+    for key in RESUME_FROM_COMMAND_LINE:
+        OmegaConf.update(cfg, key, OmegaConf.select(given, key), force_add=True)
+    ignored = [o for o in overrides if not o.lstrip("+~").startswith(_NOT_IGNORED_ON_RESUME)]
+    if ignored:
+        log.warning("resuming run %s with its own config: ignoring %s", resume.run_id, " ".join(ignored))
+    validate(cfg)
+    return cfg
+
+
+def _copy_into(checkpoint: Path, target: Path) -> Path:
+    """The checkpoint to resume from, copied into this run's directory (unless already there)."""
+    if not (target.exists() and target.samefile(checkpoint)):
+        shutil.copyfile(checkpoint, target)
+    return target
+
+
+def _reopen(tracker: Tracker, resume: ResumePoint, run_dir: Path) -> None:
+    """Mark the run RUNNING again, and note where it continues."""
+    run_id = resume.run_id
+    tracker.client.update_run(run_id, status="RUNNING")
+    tracker.delete_tag(run_id, "failure_reason")
+    tracker.set_tags(run_id, {"run_dir": str(run_dir), "resumed_from": resume.source,
+                              "resumed_after_epoch": str(resume.epoch)})
+
+
+def _record_failure(tracker: Tracker, run_id: str, run_dir: Path, progress: _Progress,
+                    exc: BaseException) -> None:
+    """KILLED or FAILED with a reason, the last good checkpoint stored with the run."""
+    kept = _keep_checkpoint(tracker, run_id, progress.checkpoint)
+    if kept:
+        kept_note = (f"the checkpoint of epoch {progress.epochs_done} is kept (artifact "
+                     f"checkpoint/{FILENAME}, and {progress.checkpoint})")
+    else:
+        kept_note = "no checkpoint: no epoch had finished"
+    if isinstance(exc, KeyboardInterrupt):
+        status = "KILLED"
+        reason = f"interrupted ({exc or 'Ctrl-C'}) during epoch {progress.epochs_done + 1}; {kept_note}"
+        if kept:
+            reason += f"; continue it with trainer.resume={run_id}"
+        exc.run_id = run_id  # type: ignore[attr-defined]  # for the command line's message
+    elif isinstance(exc, TrainingDiverged):
+        status, reason = "FAILED", f"{exc}; training stopped there; {kept_note}"
+        exc.args = (reason,)  # the command line shows the same
+    elif isinstance(exc, ExperimentError | DataError):
+        status, reason = "FAILED", str(exc)
+    else:
+        status, reason = "FAILED", f"{type(exc).__name__}: {exc}"
+    try:
+        tracker.end_run(run_id, status, reason)
+    except Exception as store_exc:  # the store went away: say so, and keep the original error
+        log.error("could not mark run %s %s in MLflow (%s): %s", run_id, status, store_exc, reason)
+        return
+    if status == "KILLED":
+        log.warning("run %s KILLED: %s", run_id, reason)
+
+
+def _keep_checkpoint(tracker: Tracker, run_id: str, checkpoint: Path | None) -> bool:
     """Put the last good checkpoint into MLflow too, so the run can be resumed anywhere."""
-    if checkpoint.exists():
-        try:
-            tracker.log_artifact(run_id, checkpoint, "checkpoint")
-        except Exception as exc:  # the outcome matters more than this copy
-            log.warning("could not store the checkpoint in MLflow: %s", exc)
+    if checkpoint is None or not checkpoint.exists():
+        return False
+    try:
+        tracker.log_artifact(run_id, checkpoint, "checkpoint")
+    except Exception as exc:  # the outcome matters more than this copy
+        log.warning("could not store the checkpoint in MLflow: %s", exc)
+    return True
 
 
 def _train_and_log(cfg: DictConfig, tracker: Tracker, run_id: str, run_dir: Path,
-                   resume: ResumePoint | None) -> float:
+                   resume: ResumePoint | None, progress: _Progress) -> float:
     init_seed, shuffle_seed = np.random.SeedSequence(cfg.seed).spawn(2)
     shuffle_rng = np.random.default_rng(shuffle_seed)
     d = cfg.data
@@ -134,15 +248,20 @@ def _train_and_log(cfg: DictConfig, tracker: Tracker, run_id: str, run_dir: Path
     history: dict[str, list[float]] = {k: [] for k in EPOCH_METRICS}
     first_epoch = 1
     if resume is not None:
-        done, history = load_checkpoint(resume.checkpoint, model, optimizer, schedule, shuffle_rng)
+        done, history = load_checkpoint(progress.checkpoint, model, optimizer, schedule, shuffle_rng)
         first_epoch = done + 1
-        log.info("resuming after epoch %d from %s", done, resume.checkpoint)
+        _log_missing_epochs(tracker, run_id, history)
+        log.info("resuming after epoch %d from %s", done, resume.source)
 
     t, epochs = cfg.trainer, cfg.trainer.epochs
+    steps = batches_per_epoch(len(data.train_images), t.batch_size)
     for epoch in range(first_epoch, epochs + 1):
-        result = train_epoch(model, optimizer, loss_fn, data.train_images, t.batch_size, shuffle_rng,
-                             epoch, epochs, t.log_every_n_steps, t.progress)
-        val = validate_model(model, data.test_images)
+        # Overflow on the way to a NaN/inf loss is reported as divergence, not as warnings.
+        with np.errstate(over="ignore", invalid="ignore"):
+            result = train_epoch(model, optimizer, loss_fn, data.train_images, t.batch_size, shuffle_rng,
+                                 epoch, epochs, t.log_every_n_steps, t.progress)
+            _check_finite(model, epoch, steps, optimizer.lr)
+            val = validate_model(model, data.test_images)
         schedule.step()
         row = {"loss": result.loss, "recon_loss": result.recon_loss, "sparsity_loss": result.sparsity_loss,
                "val_recon_loss": val.val_recon_loss, "mean_activation": val.mean_activation,
@@ -150,21 +269,44 @@ def _train_and_log(cfg: DictConfig, tracker: Tracker, run_id: str, run_dir: Path
                "lr": result.lr, "epoch_time_s": result.epoch_time_s}
         for key, value in row.items():
             history[key].append(float(value))
-        tracker.log_metrics(run_id, [(k, v, epoch) for k, v in row.items()]
-                            + [("step_loss", v, s) for s, v in result.step_losses])
+        with held_interrupts():  # the checkpoint and MLflow agree on which epochs are done
+            if t.checkpoint:
+                progress.checkpoint = save_checkpoint(run_dir / FILENAME, model, optimizer, schedule,
+                                                      shuffle_rng, epoch, history)
+            progress.epochs_done = epoch
+            tracker.log_metrics(run_id, [(k, v, epoch) for k, v in row.items()]
+                                + [("step_loss", v, s) for s, v in result.step_losses])
         log.info("epoch %d/%d  loss %.5f  recon %.5f  val_recon %.5f  mean_act %.4f  lr %.3g  (%.1fs)",
                  epoch, epochs, result.loss, result.recon_loss, val.val_recon_loss, val.mean_activation,
                  result.lr, result.epoch_time_s)
-        if t.checkpoint:
-            save_checkpoint(run_dir / FILENAME, model, optimizer, schedule, shuffle_rng, epoch, history)
 
     _log_artifacts(cfg, tracker, run_id, run_dir, model, data.test_images, history)
     return history["val_recon_loss"][-1]
 
 
+def _check_finite(model, epoch: int, steps: int, lr: float) -> None:
+    """The loss of each step is checked as it is computed; the last step's update is checked here."""
+    if not all(np.isfinite(p.data).all() for p in model.parameters()):
+        raise TrainingDiverged(
+            f"the weights became inf or NaN at epoch {epoch}, step {steps} of {steps} (lr={lr:g}): "
+            "lower optimizer.lr or check the data"
+        )
+
+
+def _log_missing_epochs(tracker: Tracker, run_id: str, history: dict[str, list[float]]) -> None:
+    """Epochs the checkpoint holds but MLflow lacks (the process died between the two)."""
+    logged = {m.step for m in tracker.client.get_metric_history(run_id, "loss")}
+    rows = [(key, values[i], i + 1) for key, values in history.items() for i in range(len(values))
+            if i + 1 not in logged]
+    if rows:
+        tracker.log_metrics(run_id, rows)
+
+
 def _log_artifacts(cfg: DictConfig, tracker: Tracker, run_id: str, run_dir: Path, model,
                    test_images: np.ndarray, history: dict[str, list[float]]) -> None:
     """Plots and weights, once, after training."""
+    from sparsegrad.experiment import plots  # matplotlib: ~0.5 s to import, so not for a config error
+
     sample = test_images[:10]
     with no_grad():
         hidden = model.encode(Tensor(test_images[:2000])).data

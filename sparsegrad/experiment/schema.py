@@ -7,8 +7,9 @@ data is loaded, and raises `ConfigError` naming the key and what is allowed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
+from typing import get_type_hints
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
@@ -118,12 +119,24 @@ def _one_of(key: str, value: str, choices: tuple[str, ...]) -> None:
     _check(value in choices, key, value, f"one of {', '.join(choices)}")
 
 
+def _check_keys(node: DictConfig, schema: type, prefix: str = "") -> None:
+    """Reject keys the schema lacks, at every level (`+optimizer.lrr=1` gets past Hydra's struct mode)."""
+    known = {f.name for f in fields(schema)}
+    types = get_type_hints(schema)
+    for key in node.keys():
+        if not prefix and key == "hydra":
+            continue
+        if key not in known:
+            where = f"'{prefix[:-1]}'" if prefix else "the config"
+            raise ConfigError(f"{prefix}{key}", node[key],
+                              f"not a key of {where}; the keys are {', '.join(f.name for f in fields(schema))}")
+        if is_dataclass(types[key]) and isinstance(node[key], DictConfig):
+            _check_keys(node[key], types[key], f"{prefix}{key}.")
+
+
 def validate(cfg: DictConfig) -> None:
     """Range and choice checks that types alone cannot express; raises ConfigError."""
-    unknown = sorted(set(cfg.keys()) - {f.name for f in fields(Config)} - {"hydra"})
-    if unknown:
-        raise ConfigError(unknown[0], cfg[unknown[0]],
-                          f"not a key of the config; the keys are {', '.join(f.name for f in fields(Config))}")
+    _check_keys(cfg, Config)
     m, o, s, sch, d, t = cfg.model, cfg.optimizer, cfg.sparsity, cfg.schedule, cfg.data, cfg.trainer
     _one_of("model.name", m.name, ("autoencoder",))
     _check(m.input_dim >= 1, "model.input_dim", m.input_dim, "an integer >= 1")

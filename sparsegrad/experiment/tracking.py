@@ -82,9 +82,9 @@ class Tracker:
     """One MLflow experiment: opens runs in it and writes to them."""
 
     def __init__(self, uri: str, experiment: str) -> None:
-        from mlflow.tracking import MlflowClient  # mlflow costs ~1 s to import: only when tracking
+        check_reachable(uri)  # first: an unreachable store is reported before mlflow's slow import
+        from mlflow.tracking import MlflowClient  # mlflow costs seconds to import: only when tracking
 
-        check_reachable(uri)
         self.uri = uri
         self.client = MlflowClient(tracking_uri=uri)
         found = self.client.get_experiment_by_name(experiment)
@@ -131,6 +131,11 @@ class Tracker:
     def set_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
         for key, value in tags.items():
             self.client.set_tag(run_id, key, value)
+
+    def delete_tag(self, run_id: str, key: str) -> None:
+        """Remove a tag if the run has it."""
+        if key in self.client.get_run(run_id).data.tags:
+            self.client.delete_tag(run_id, key)
 
     def log_artifact(self, run_id: str, path: Path, artifact_path: str | None = None) -> None:
         self.client.log_artifact(run_id, str(path), artifact_path)

@@ -1,0 +1,146 @@
+"""Shared helpers: the project's paths, composing configs with Hydra's compose API, and the CLI."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import closing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
+
+from sparsegrad.experiment.schema import register_configs
+
+ROOT = Path(__file__).resolve().parents[2]
+CONF = ROOT / "conf"
+TRAIN = ROOT / "scripts" / "train.py"
+
+
+def compose_config(overrides: Sequence[str] = ()) -> DictConfig:
+    """conf/config.yaml with `overrides`, as `scripts/train.py` would see it (no hydra node)."""
+    register_configs()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return compose(config_name="config", overrides=list(overrides))
+
+
+@pytest.fixture
+def make_config() -> Callable[..., DictConfig]:
+    """make_config("optimizer=sgd", "beta=0.5") -> the composed config."""
+    return lambda *overrides: compose_config(overrides)
+
+
+def start_train(args: Sequence[str], cwd: Path) -> subprocess.Popen:
+    """`python scripts/train.py ARGS` in `cwd`, stdout and stderr into files there; returns at once.
+
+    Started with Popen so that several run at the same time (and beside the in-process
+    tests): each spends a second or more importing Hydra (the e2e run: MLflow too).
+    """
+    cwd.mkdir(parents=True, exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "HYDRA_"))}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    with (cwd / "stdout.txt").open("w") as out, (cwd / "stderr.txt").open("w") as err:
+        return subprocess.Popen([sys.executable, str(TRAIN), *args], cwd=cwd, env=env, stdout=out, stderr=err,
+                                stdin=subprocess.DEVNULL)
+
+
+def finish(process: subprocess.Popen, cwd: Path, timeout: float = 180) -> tuple[int, str, str]:
+    """Wait for a process of `start_train`: (exit code, stdout, stderr)."""
+    code = process.wait(timeout=timeout)
+    return code, (cwd / "stdout.txt").read_text(), (cwd / "stderr.txt").read_text()
+
+
+def run_statuses(db: Path) -> list[str]:
+    """The status of every run in an MLflow sqlite store, read with sqlite3 (no MLflow import)."""
+    if not db.exists():
+        return []
+    with closing(sqlite3.connect(db)) as connection:
+        has_runs = connection.execute("SELECT name FROM sqlite_master WHERE type='table' AND name='runs'").fetchone()
+        return [row[0] for row in connection.execute("SELECT status FROM runs")] if has_runs else []
+
+
+# --- scripts/train.py in subprocesses, all started together -----------------------------------
+
+# Config errors on the command line: (overrides, the key the one-line error must name, a piece of
+# what is allowed). More cases (`+optimizer.lrr=1`, `data=idx` without a path) are checked
+# in-process in test_config.py: each process here costs ~1 s of CPU.
+CONFIG_ERRORS = {
+    "wrong type": (["optimizer.lr=abc"], "optimizer.lr", "float"),
+    "lr zero": (["optimizer.lr=0"], "optimizer.lr", "> 0"),
+    "target above 1": (["sparsity.target=1.5"], "sparsity.target", "between 0 and 1"),
+    "negative beta": (["beta=-1"], "beta", ">= 0"),
+    "no epochs": (["trainer.epochs=0"], "trainer.epochs", ">= 1"),
+    "batch zero": (["trainer.batch_size=0"], "trainer.batch_size", ">= 1"),
+    "no hidden units": (["model.hidden_dim=0"], "model.hidden_dim", ">= 1"),
+    "unknown nested key": (["optimizer.lrr=1"], "optimizer.lrr", "name, lr, momentum"),
+    "unknown root key": (["foo=1"], "foo", "model, optimizer, sparsity"),
+    "added root key": (["+foo=1"], "foo", "model, optimizer, sparsity"),
+    "unknown option": (["optimizer=adamw"], "optimizer=adamw", "adam, gd, sgd"),
+}
+# The end-to-end run: 2 epochs of 8 steps on small synthetic digits.
+E2E_OVERRIDES = ["data=synthetic", "trainer.epochs=2", "data.n_train=256", "data.n_test=64",
+                 "trainer.log_every_n_steps=2", "trainer.progress=false", "tracking.experiment=e2e"]
+
+
+def store_uri(directory: Path) -> str:
+    return f"sqlite:///{(directory / 'mlflow.db').as_posix()}"
+
+
+@dataclass
+class Launched:
+    """The train.py processes of this session. Each job has a folder: its cwd is `<folder>/cwd`,
+    its MLflow store `<folder>/mlflow.db`, and the e2e job's Hydra run dir `<folder>/run`."""
+
+    base: Path
+    processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+
+    def folder(self, job: str) -> Path:
+        return self.base / job.replace(" ", "_")
+
+    def start(self, job: str) -> None:
+        if job in self.processes:
+            return
+        folder = self.folder(job)
+        if job == "e2e":
+            args = [*E2E_OVERRIDES, f"tracking.uri={store_uri(folder)}", f"hydra.run.dir={folder / 'run'}"]
+        else:
+            args = [*CONFIG_ERRORS[job][0], f"tracking.uri={store_uri(folder)}"]
+        self.processes[job] = start_train(args, folder / "cwd")
+
+    def result(self, job: str) -> tuple[int, str, str]:
+        self.start(job)
+        return finish(self.processes[job], self.folder(job) / "cwd")
+
+
+def jobs_of(item: pytest.Item) -> list[str]:
+    """The train.py jobs a selected test waits for."""
+    if "launched" not in getattr(item, "fixturenames", ()):
+        return []
+    case = getattr(item, "callspec", None) and item.callspec.params.get("case")
+    return (["e2e"] if "e2e_run" in item.fixturenames else []) + ([case] if case in CONFIG_ERRORS else [])
+
+
+@pytest.fixture(scope="session")
+def launched(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Launched]:
+    runs = Launched(tmp_path_factory.mktemp("train_cli"))
+    yield runs
+    for process in runs.processes.values():  # none is left behind by a test that failed early
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _start_train_processes_early(request: pytest.FixtureRequest) -> None:
+    """Start the train.py jobs of the selected tests before the first test, the slowest first,
+    so that they run while the in-process tests do."""
+    jobs = sorted({job for item in request.session.items for job in jobs_of(item)}, key=lambda j: j != "e2e")
+    if jobs:
+        runs = request.getfixturevalue("launched")
+        for job in jobs:
+            runs.start(job)

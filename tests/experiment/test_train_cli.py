@@ -1,0 +1,126 @@
+"""scripts/train.py as users run it: in subprocesses, from a temporary working directory.
+
+The processes of all selected tests start together before the first test (conftest's
+`launched`), since each spends seconds importing Hydra and MLflow; a test waits for its own.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from sparsegrad.experiment.tracking import artifact_location, flatten
+
+from .conftest import CONFIG_ERRORS, E2E_OVERRIDES, compose_config, run_statuses, store_uri
+
+EPOCH_METRICS = ("loss", "recon_loss", "sparsity_loss", "val_recon_loss", "mean_activation", "lr", "epoch_time_s")
+PLOTS = ("loss_curve.png", "reconstructions.png", "features.png", "activations.png")
+
+
+@pytest.mark.parametrize("case", list(CONFIG_ERRORS))
+def test_config_error_is_one_line_and_creates_no_run(launched, case):
+    _, key, allowed = CONFIG_ERRORS[case]
+    code, _, stderr = launched.result(case)
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert code == 2, stderr
+    assert "Traceback" not in stderr
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith("config error:") and key in lines[0], lines[0]
+    assert allowed.lower() in lines[0].lower(), lines[0]
+    case_dir = launched.folder(case)
+    assert run_statuses(case_dir / "mlflow.db") == []  # no run (the store is not even touched)
+    assert not (case_dir / "cwd" / "mlruns").exists()
+
+
+@pytest.fixture(scope="module")
+def e2e_uri(launched) -> str:
+    return store_uri(launched.folder("e2e"))
+
+
+@pytest.fixture(scope="module")
+def e2e_run(launched, e2e_uri):
+    code, stdout, stderr = launched.result("e2e")
+    assert code == 0, stderr[-3000:]
+    assert "Traceback" not in stderr
+    from mlflow.tracking import MlflowClient  # seconds to import: only when a test needs it
+
+    client = MlflowClient(e2e_uri)
+    experiment = client.get_experiment_by_name("e2e")
+    runs = client.search_runs([experiment.experiment_id])
+    assert len(runs) == 1
+    return client, experiment, runs[0]
+
+
+def test_e2e_run_finished_with_the_whole_config_as_params(launched, e2e_uri, e2e_run):
+    client, _, run = e2e_run
+    assert run.info.status == "FINISHED"
+    assert "failure_reason" not in run.data.tags
+    assert run.data.tags["run_dir"] == str(launched.folder("e2e") / "run")
+    assert "data=synthetic" in run.info.run_name and "tracking." not in run.info.run_name
+    expected = flatten(compose_config([*E2E_OVERRIDES, f"tracking.uri={e2e_uri}"]))
+    assert run.data.params == expected
+    params = run.data.params
+    assert (params["optimizer.lr"], params["model.hidden_dim"], params["beta"]) == ("0.01", "64", "0.1")
+    assert (params["sparsity.target"], params["data.name"], params["trainer.epochs"]) == ("0.1", "synthetic", "2")
+
+
+def test_e2e_metrics_for_both_epochs_and_the_loss_falls(e2e_run):
+    client, _, run = e2e_run
+    history = {key: sorted(client.get_metric_history(run.info.run_id, key), key=lambda m: m.step)
+               for key in (*EPOCH_METRICS, "step_loss")}
+    for key in EPOCH_METRICS:
+        assert [m.step for m in history[key]] == [1, 2], key
+        assert all(math.isfinite(m.value) for m in history[key]), key
+    loss = [m.value for m in history["loss"]]
+    assert loss[1] < loss[0]
+    assert [m.value for m in history["lr"]] == pytest.approx([0.01, 0.001])  # linear 0.01 -> 0.001
+    assert all(0.0 < m.value < 1.0 for m in history["mean_activation"])
+    # 256 images in batches of 32: 8 steps an epoch, step_loss every 2 steps, numbered across epochs
+    assert [m.step for m in history["step_loss"]] == list(range(2, 17, 2))
+
+
+def test_e2e_artifacts_are_stored_beside_the_store_not_in_the_cwd(launched, e2e_uri, e2e_run):
+    client, experiment, run = e2e_run
+    root = launched.folder("e2e")
+    assert experiment.artifact_location == artifact_location(e2e_uri, "e2e")
+    stored = root / "mlartifacts" / "e2e" / run.info.run_id / "artifacts"
+    expected = {"config.yaml", "model/weights.npz", *(f"plots/{name}" for name in PLOTS)}
+    assert {p.relative_to(stored).as_posix() for p in stored.rglob("*") if p.is_file()} >= expected
+    listed = {f.path for f in client.list_artifacts(run.info.run_id)}
+    listed |= {f.path for d in ("plots", "model") for f in client.list_artifacts(run.info.run_id, d)}
+    assert listed >= expected
+    assert not (root / "cwd" / "mlruns").exists() and not (root / "mlruns").exists()
+    for name in PLOTS:
+        assert (stored / "plots" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "optimizer:" in (stored / "config.yaml").read_text()
+    with np.load(stored / "model" / "weights.npz", allow_pickle=False) as weights:
+        shapes = {key: weights[key].shape for key in weights.files}
+        assert all(weights[key].dtype == np.float32 and np.isfinite(weights[key]).all() for key in weights.files)
+    assert shapes == {"encoder.0.weight": (784, 64), "encoder.0.bias": (64,),
+                      "decoder.0.weight": (64, 784), "decoder.0.bias": (784,)}
+
+
+def test_mnist_sample_run_learns(launched, e2e_uri, e2e_run, tmp_path):
+    """Real digits, offline, in this process: a second run into the e2e store (its schema already made)."""
+    from sparsegrad.data import load_dataset
+    from sparsegrad.experiment.builders import build_model
+    from sparsegrad.experiment.run import run_experiment
+    from sparsegrad.experiment.trainer import validate_model
+
+    client, _, _ = e2e_run
+    overrides = ["data=mnist_sample", "data.limit=500", "trainer.epochs=1", "trainer.log_every_n_steps=2",
+                 "trainer.progress=false", "tracking.experiment=mnist_sample", f"tracking.uri={e2e_uri}"]
+    cfg = compose_config(overrides)
+    val_recon = run_experiment(cfg, tmp_path / "run", overrides=overrides)
+
+    run = client.search_runs([client.get_experiment_by_name("mnist_sample").experiment_id])[0]
+    assert run.info.status == "FINISHED" and run.data.params["data.limit"] == "500"
+    steps = [m.value for m in sorted(client.get_metric_history(run.info.run_id, "step_loss"), key=lambda m: m.step)]
+    assert len(steps) == 8 and steps[-1] < steps[0]  # 500 images, batch 32: 16 steps
+    # better than the same model before training (the run's init comes from the same seed)
+    data = load_dataset("mnist_sample", limit=500)
+    init_seed, _ = np.random.SeedSequence(cfg.seed).spawn(2)
+    untrained = validate_model(build_model(cfg, np.random.default_rng(init_seed)), data.test_images)
+    assert math.isfinite(val_recon) and val_recon < 0.9 * untrained.val_recon_loss

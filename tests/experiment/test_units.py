@@ -1,0 +1,184 @@
+"""Pieces of the runner on their own: flattening, artifact location, error lines, comparison, training loop."""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hydra.errors import HydraException
+from omegaconf import OmegaConf
+
+from sparsegrad.experiment.builders import build_loss, build_model, build_optimizer
+from sparsegrad.experiment.cli import describe_config_error
+from sparsegrad.experiment.compare import JobSummary, add_speedups, format_table
+from sparsegrad.experiment.errors import TrainingDiverged
+from sparsegrad.experiment.schema import Config
+from sparsegrad.experiment.tracking import artifact_location, flatten, sqlite_path
+from sparsegrad.experiment.trainer import train_epoch, validate_model
+
+from .conftest import compose_config
+
+# --- tracking ---------------------------------------------------------------------------------
+
+
+def test_flatten_gives_dotted_string_params_with_interpolations_resolved():
+    cfg = OmegaConf.create({"a": {"b": 1, "c": {"d": None}}, "lr": 0.5, "ok": True,
+                            "name": "x", "copy": "${a.b}"})
+    assert flatten(cfg) == {"a.b": "1", "a.c.d": "null", "lr": "0.5", "ok": "True", "name": "x", "copy": "1"}
+    assert flatten(cfg, exclude=("a", "copy")) == {"lr": "0.5", "ok": "True", "name": "x"}
+
+
+def test_flatten_of_the_default_config_covers_every_schema_key():
+    flat = flatten(compose_config())
+    for section in ("model", "optimizer", "sparsity", "schedule", "data", "trainer", "tracking"):
+        for key in getattr(Config(), section).__dataclass_fields__:
+            assert f"{section}.{key}" in flat
+    assert flat["beta"] == "0.1" and flat["optimizer.lr"] == "0.01" and flat["trainer.resume"] == "null"
+    assert "${" not in flat["tracking.uri"]
+
+
+def test_artifact_location_is_beside_the_sqlite_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    db = tmp_path / "store" / "mlflow.db"
+    uri = f"sqlite:///{db.as_posix()}"
+    assert sqlite_path(uri) == db
+    assert artifact_location(uri, "sweep 1/b") == (tmp_path / "store" / "mlartifacts" / "sweep_1_b").as_uri()
+    monkeypatch.chdir(tmp_path)  # a relative store: still an absolute location, resolved once
+    assert artifact_location("sqlite:///rel.db", "e") == (tmp_path / "mlartifacts" / "e").as_uri()
+    assert artifact_location("http://127.0.0.1:5000", "e") is None
+    assert sqlite_path("http://127.0.0.1:5000") is None
+
+
+# --- cli ----------------------------------------------------------------------------------------
+
+
+def composition_error(*overrides: str) -> BaseException:
+    with pytest.raises(HydraException) as caught:
+        compose_config(overrides)
+    return caught.value
+
+
+def test_describe_unknown_group_option():
+    line = describe_config_error(composition_error("optimizer=adamw"))
+    assert line == "config error: optimizer=adamw is not an option: choose one of adam, gd, sgd"
+
+
+def test_describe_unknown_key_lists_the_keys_of_its_node():
+    line = describe_config_error(composition_error("optimizer.lrr=1"))
+    assert line.startswith("config error: unknown key 'optimizer.lrr': the keys of 'optimizer' are name, lr,")
+    line = describe_config_error(composition_error("foo=1"))
+    assert line == ("config error: unknown key 'foo': the keys of the root are model, optimizer, sparsity, "
+                    "schedule, data, trainer, tracking, beta, seed")
+
+
+def test_describe_wrong_type_names_the_key():
+    line = describe_config_error(composition_error("trainer.epochs=many"))
+    assert line.startswith("config error: trainer.epochs: ") and "int" in line.lower()
+    assert "\n" not in line
+
+
+def test_describe_any_other_error_in_one_line():
+    assert describe_config_error(ValueError("first\n  second\nthird")) == "config error: first second"
+    assert describe_config_error(ValueError("")) == "config error: ValueError"
+
+
+# --- compare ------------------------------------------------------------------------------------
+
+
+def jobs() -> list[JobSummary]:
+    return [
+        JobSummary("a", "fast", "FINISHED", {"optimizer.name": "adam"}, {"loss": [1.0, 0.3, 0.2]}),
+        JobSummary("b", "slow", "FINISHED", {"optimizer.name": "sgd"}, {"loss": [1.0, 0.8, 0.4]}),
+        JobSummary("c", "broken", "FAILED", {"optimizer.name": "gd"}, {"loss": [1.0]}),
+        JobSummary("d", "diverged", "FINISHED", {"optimizer.name": "sgd"}, {"loss": [1.0, math.nan]}),
+    ]
+
+
+def test_add_speedups_against_the_worst_finished_final_loss():
+    runs = jobs()
+    assert add_speedups(runs) == 0.4  # the NaN final loss and the FAILED job do not count
+    assert [j.epochs_to_threshold for j in runs] == [2, 3, None, None]
+    assert [j.speedup for j in runs] == [1.5, 1.0, None, None]
+
+
+def test_add_speedups_with_a_threshold_some_jobs_never_reach():
+    runs = jobs()
+    assert add_speedups(runs, threshold=0.25) == 0.25
+    assert [j.epochs_to_threshold for j in runs[:2]] == [3, None]
+    assert [j.speedup for j in runs[:2]] == [1.0, None]
+
+
+def test_add_speedups_of_no_finished_job_is_nan():
+    assert math.isnan(add_speedups([jobs()[2]]))
+
+
+def test_format_table_aligns_columns_and_shows_missing_values():
+    runs = jobs()
+    add_speedups(runs)
+    table = [{"optimizer.name": j.params["optimizer.name"], "status": j.status, "final_loss": j.final("loss"),
+              "epochs_to_threshold": j.epochs_to_threshold, "speedup": j.speedup, "run_id": j.run_id}
+             for j in runs]
+    lines = format_table(table).splitlines()
+    assert len(lines) == 5
+    header = lines[0].split()
+    assert header == list(table[0])
+    starts = [lines[0].index(name) for name in header]
+    for line in lines[1:]:  # every cell starts under its column name
+        assert [line[s:].split()[0] for s in starts] == line.split(), line
+        assert all(line[s - 1] == " " for s in starts[1:]), line
+    assert lines[1].split() == ["adam", "FINISHED", "0.2", "2", "1.5", "a"]
+    assert lines[3].split() == ["gd", "FAILED", "1", "-", "-", "c"]
+    assert lines[4].split() == ["sgd", "FINISHED", "nan", "-", "-", "d"]
+    assert format_table([]) == "(no runs)"
+
+
+def test_format_table_rounds_floats_to_four_significant_digits():
+    assert format_table([{"x": 0.123456, "y": None, "z": "s"}]).splitlines()[1].split() == ["0.1235", "-", "s"]
+
+
+# --- trainer ------------------------------------------------------------------------------------
+
+
+def tiny(*overrides: str):
+    cfg = compose_config(["model.input_dim=16", "model.hidden_dim=4", *overrides])
+    model = build_model(cfg, np.random.default_rng(0))
+    images = np.random.default_rng(1).random((40, 16)).astype(np.float32)
+    return cfg, model, build_optimizer(cfg, model), build_loss(cfg), images
+
+
+def test_train_epoch_on_tiny_data():
+    cfg, model, optimizer, loss_fn, images = tiny()
+    rng = np.random.default_rng(2)
+    first = train_epoch(model, optimizer, loss_fn, images, 8, rng, 1, 3, log_every=2, progress=False)
+    results = [first] + [train_epoch(model, optimizer, loss_fn, images, 8, rng, e, 3, 2, False) for e in (2, 3)]
+    for r in results:
+        assert all(math.isfinite(v) for v in (r.loss, r.recon_loss, r.sparsity_loss, r.epoch_time_s))
+        assert r.loss == pytest.approx(r.recon_loss + r.sparsity_loss, rel=1e-5)
+        assert r.sparsity_loss > 0 and r.lr == 0.01
+    assert results[-1].loss < results[0].loss
+    # 40 images, batch 8: 5 steps an epoch; every 2nd step logged, numbered across epochs
+    assert [s for s, _ in first.step_losses] == [2, 4] and [s for s, _ in results[1].step_losses] == [7, 9]
+    val = validate_model(model, images, chunk=16)  # in chunks, as on a large validation set
+    whole = validate_model(model, images)
+    assert val.val_recon_loss == pytest.approx(whole.val_recon_loss, rel=1e-5)
+    assert 0 < val.mean_activation < 1 and 0 <= val.near_zero_fraction <= 1 and 0 <= val.dead_units <= 4
+
+
+def test_train_epoch_full_batch_is_one_step():
+    cfg, model, optimizer, loss_fn, images = tiny("optimizer=gd")
+    assert cfg.trainer.batch_size is None
+    result = train_epoch(model, optimizer, loss_fn, images, None, np.random.default_rng(0), 1, 1, 1, False)
+    assert result.step_losses == [(1, pytest.approx(result.loss))]
+
+
+def test_train_epoch_divergence_names_epoch_and_step():
+    # sigmoid outputs keep the loss bounded whatever the lr: identity outputs let it blow up
+    _, model, optimizer, loss_fn, images = tiny("optimizer=sgd", "optimizer.lr=1e4", "model.output_activation=identity")
+    with np.errstate(all="ignore"), pytest.raises(TrainingDiverged) as caught:
+        for epoch in (1, 2, 3):
+            train_epoch(model, optimizer, loss_fn, images, 8, np.random.default_rng(0), epoch, 3, 1, False)
+    message = str(caught.value)
+    assert re.search(rf"at epoch {epoch}, step [1-5] of 5 ", message), message  # the epoch it stopped in
+    assert "lr=10000" in message and "optimizer.lr" in message
