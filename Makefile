@@ -4,6 +4,7 @@ PIP := $(PYTHON) -m pip
 STAMPS := .make
 ARGS ?=
 PORT ?= 5000
+HOST ?= 127.0.0.1
 
 .PHONY: install install-dev test lint format train ui server bench clean
 
@@ -32,9 +33,9 @@ train: install                      ## train with the default config: make train
 ui: install                         ## browse the runs: http://127.0.0.1:$(PORT)
 	mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --port $(PORT)
 
-server: install                     ## a shared tracking server (jobs log with tracking.uri=http://HOST:PORT)
-	mlflow server --backend-store-uri sqlite:///$(CURDIR)/mlflow.db \
-	  --artifacts-destination $(CURDIR)/mlartifacts --host 127.0.0.1 --port $(PORT)
+server: install                     ## a shared tracking server: make server HOST=0.0.0.0; jobs log with tracking.uri=http://HOST:PORT
+	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false mlflow server --backend-store-uri sqlite:///$(CURDIR)/mlflow.db \
+	  --artifacts-destination $(CURDIR)/mlartifacts --host $(HOST) --port $(PORT)
 
 bench: install-dev                  ## speed against a hand-written NumPy step (and PyTorch if installed)
 	$(PYTHON) scripts/bench.py $(ARGS)

@@ -7,7 +7,11 @@ Speed. A job's `epochs_to_threshold` is the first epoch whose mean training loss
 is at or below the threshold (by default the worst final loss among the finished
 jobs, so every finished job reaches it); `steps_to_threshold` is that many epochs
 times the job's optimizer steps per epoch (ceil(training images / batch size), 1
-for full-batch gd): the parameter updates it took. `speedup` is the slowest
+for full-batch gd): the parameter updates it took. Steps per epoch come from the
+run's `steps_per_epoch` tag when it has one, else from its config (data.name,
+data.n_train for synthetic data, data.limit, trainer.batch_size; unknown, shown
+as "-", for data=idx or a data.path). The step_loss history is not used: it is
+sampled every trainer.log_every_n_steps steps only. `speedup` is the slowest
 job's epochs-to-threshold divided by this job's. It is counted in epochs, passes
 over the training data, which cost the same for every optimizer: in steps,
 full-batch gd would look hundreds of times faster than it is.

@@ -138,15 +138,18 @@ class MlflowSweepCallback(Callback):
         parent = parent_run_of(config.hydra.sweep.dir)
         if parent is None:
             return
+        value = job_return.return_value
+        ok = error is None and isinstance(value, float | int) and math.isfinite(value)
         try:
-            self._record_job(config, parent, list(job_return.overrides or []), error)
+            self._record_job(config, parent, list(job_return.overrides or []), error, ok)
         except Exception as exc:  # the job's outcome is in its log either way
             log.warning("could not record job #%s in MLflow: %s: %s", config.hydra.job.num,
                         type(exc).__name__, exc)
 
     @staticmethod
-    def _record_job(config: DictConfig, parent: str, overrides: list[str], error: BaseException | None) -> None:
-        """Tag the job's run with its overrides; make a FAILED run for a job that never opened one."""
+    def _record_job(config: DictConfig, parent: str, overrides: list[str], error: BaseException | None,
+                    ok: bool) -> None:
+        """Tag the job's run with its overrides; make a FAILED run for a failed job that never opened one."""
         from sparsegrad.experiment.compare import CHOICES_TAG, OVERRIDES_TAG, SWEEP_TAG
         from sparsegrad.experiment.errors import ExperimentError
         from sparsegrad.experiment.run import run_name
@@ -164,6 +167,8 @@ class MlflowSweepCallback(Callback):
                 "sweep_job": str(config.hydra.job.num)}
         if mine:
             tracker.set_tags(mine[0].info.run_id, tags)
+            return
+        if ok:  # it trained, in a run of its own elsewhere (trainer.resume continues a run outside the sweep)
             return
         task = OmegaConf.masked_copy(config, [k for k in config if k != "hydra"])
         if error is None:
