@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
 from omegaconf.errors import OmegaConfBaseException
@@ -13,6 +15,7 @@ from omegaconf.errors import OmegaConfBaseException
 from sparsegrad.data import DataError
 from sparsegrad.experiment.errors import ConfigError, ExperimentError
 from sparsegrad.experiment.schema import Config
+from sparsegrad.experiment.tracking import kill_orphaned_children
 
 EXIT_CONFIG, EXIT_FAILED, EXIT_INTERRUPTED = 2, 1, 130
 
@@ -86,11 +89,42 @@ def run_cli(hydra_main: Callable[[], object]) -> None:
     except (ExperimentError, DataError) as exc:
         _exit(f"error: {exc}", EXIT_FAILED)
     except KeyboardInterrupt as exc:
-        # run_experiment marked its run KILLED (and named it on the exception); a sweep's
-        # parent run is marked KILLED by MlflowSweepCallback's exit hook.
+        # run_experiment marked its run KILLED (and named it on the exception); the jobs of a
+        # parallel sweep, killed with their workers, are marked here; the sweep's parent run by
+        # MlflowSweepCallback's exit hook.
         run_id = getattr(exc, "run_id", None)
-        _exit(f"interrupted: run {run_id} is KILLED in MLflow, with the checkpoint of its last finished "
-              f"epoch; continue it with trainer.resume={run_id}" if run_id else "interrupted", EXIT_INTERRUPTED)
+        with _signals_ignored():  # a second Ctrl-C must not stop this bookkeeping half way
+            orphans = _kill_orphans()
+        if orphans:
+            message = (f"interrupted: the sweep's unfinished jobs are KILLED in MLflow ({', '.join(orphans)}); "
+                       "continue each with trainer.resume=<its run id>")
+        elif run_id:
+            message = (f"interrupted: run {run_id} is KILLED in MLflow, with the checkpoint of its last "
+                       f"finished epoch; continue it with trainer.resume={run_id}")
+        else:
+            message = "interrupted"
+        _exit(message, EXIT_INTERRUPTED)
+
+
+def _kill_orphans() -> list[str]:
+    try:
+        return kill_orphaned_children("interrupted with its sweep (Ctrl-C or SIGTERM)")
+    except Exception as exc:  # the store went away: reporting the interruption matters more
+        print(f"warning: could not mark the sweep's unfinished jobs KILLED: {exc}", file=sys.stderr)
+        return []
+
+
+@contextmanager
+def _signals_ignored() -> Iterator[None]:
+    try:
+        previous = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
+    except ValueError:  # not the main thread
+        previous = {}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _exit(message: str, code: int) -> None:

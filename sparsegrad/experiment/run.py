@@ -85,9 +85,6 @@ def signals_as_interrupt() -> Iterator[None]:
             signal.signal(signum, handler)
 
 
-sigterm_as_interrupt = signals_as_interrupt  # the former name
-
-
 @contextmanager
 def held_interrupts() -> Iterator[None]:
     """Let the block finish before a Ctrl-C or SIGTERM that arrives inside it takes effect.
@@ -126,34 +123,47 @@ def run_experiment(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()
     validate(cfg)
     tracker = Tracker(cfg.tracking.uri, cfg.tracking.experiment)  # fails in seconds if unreachable
     run_dir.mkdir(parents=True, exist_ok=True)
+    opened: list[str] = []  # the run id, as soon as there is a run to end
     progress = _Progress()
-    resume = None
-    if cfg.trainer.resume:
-        with tempfile.TemporaryDirectory(prefix="sparsegrad-resume-") as staging:
-            resume = find_resume_point(cfg.trainer.resume, tracker, Path(staging))
-            progress = _Progress(resume.epoch, _copy_into(resume.checkpoint, run_dir / FILENAME))
-        cfg = _resumed_config(resume, cfg, overrides)
-        run_id = resume.run_id
-        _reopen(tracker, resume, run_dir)
-    else:
-        run_id = tracker.start_run(cfg.tracking.run_name or run_name(overrides),
-                                   tags={"run_dir": str(run_dir)}, parent_run_id=parent_run_id)
-        tracker.log_params(run_id, flatten(cfg))
-        tracker.log_text(run_id, OmegaConf.to_yaml(cfg, resolve=True), "config.yaml")
-    (run_dir / RUN_ID_FILE).write_text(run_id)
-    log.info("MLflow %s", tracker.run_url_hint(run_id))
-
     with signals_as_interrupt():
         try:
+            with held_interrupts():  # a run, once opened, is always ended: no interruption in between
+                cfg, run_id, resume = _open_run(cfg, tracker, run_dir, overrides, parent_run_id, opened, progress)
             result = _train_and_log(cfg, tracker, run_id, run_dir, resume, progress)
         except BaseException as exc:
-            with held_interrupts():
-                _record_failure(tracker, run_id, run_dir, progress, exc)
+            if opened:
+                with held_interrupts():
+                    _record_failure(tracker, opened[0], progress, exc)
             raise
         with held_interrupts():
             tracker.end_run(run_id, "FINISHED")
     log.info("run %s FINISHED: val_recon_loss %.5f", run_id, result)
     return result
+
+
+def _open_run(cfg: DictConfig, tracker: Tracker, run_dir: Path, overrides: Sequence[str],
+              parent_run_id: str | None, opened: list[str],
+              progress: _Progress) -> tuple[DictConfig, str, ResumePoint | None]:
+    """Start a new MLflow run, or reopen the one `trainer.resume` names; returns (config, run id, resume)."""
+    resume = None
+    if cfg.trainer.resume:
+        with tempfile.TemporaryDirectory(prefix="sparsegrad-resume-") as staging:
+            resume = find_resume_point(cfg.trainer.resume, tracker, Path(staging))
+            progress.checkpoint = _copy_into(resume.checkpoint, run_dir / FILENAME)
+            progress.epochs_done = resume.epoch
+        cfg = _resumed_config(resume, cfg, overrides)
+        run_id = resume.run_id
+        opened.append(run_id)
+        _reopen(tracker, resume, run_dir)
+    else:
+        run_id = tracker.start_run(cfg.tracking.run_name or run_name(overrides),
+                                   tags={"run_dir": str(run_dir)}, parent_run_id=parent_run_id)
+        opened.append(run_id)
+        tracker.log_params(run_id, flatten(cfg))
+        tracker.log_text(run_id, OmegaConf.to_yaml(cfg, resolve=True), "config.yaml")
+    (run_dir / RUN_ID_FILE).write_text(run_id)
+    log.info("MLflow %s", tracker.run_url_hint(run_id))
+    return cfg, run_id, resume
 
 
 def _resumed_config(resume: ResumePoint, given: DictConfig, overrides: Sequence[str]) -> DictConfig:
@@ -184,13 +194,14 @@ def _reopen(tracker: Tracker, resume: ResumePoint, run_dir: Path) -> None:
                               "resumed_after_epoch": str(resume.epoch)})
 
 
-def _record_failure(tracker: Tracker, run_id: str, run_dir: Path, progress: _Progress,
-                    exc: BaseException) -> None:
+def _record_failure(tracker: Tracker, run_id: str, progress: _Progress, exc: BaseException) -> None:
     """KILLED or FAILED with a reason, the last good checkpoint stored with the run."""
     kept = _keep_checkpoint(tracker, run_id, progress.checkpoint)
     if kept:
         kept_note = (f"the checkpoint of epoch {progress.epochs_done} is kept (artifact "
                      f"checkpoint/{FILENAME}, and {progress.checkpoint})")
+    elif progress.epochs_done:
+        kept_note = f"{progress.epochs_done} epochs done, but no checkpoint (trainer.checkpoint=false)"
     else:
         kept_note = "no checkpoint: no epoch had finished"
     if isinstance(exc, KeyboardInterrupt):
@@ -255,6 +266,7 @@ def _train_and_log(cfg: DictConfig, tracker: Tracker, run_id: str, run_dir: Path
 
     t, epochs = cfg.trainer, cfg.trainer.epochs
     steps = batches_per_epoch(len(data.train_images), t.batch_size)
+    tracker.set_tags(run_id, {"steps_per_epoch": str(steps)})  # compare.py counts optimizer steps with it
     for epoch in range(first_epoch, epochs + 1):
         # Overflow on the way to a NaN/inf loss is reported as divergence, not as warnings.
         with np.errstate(over="ignore", invalid="ignore"):

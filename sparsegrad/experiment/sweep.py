@@ -209,8 +209,8 @@ class MlflowSweepCallback(Callback):
         tracker.set_tags(run_id, {"jobs": str(len(table)), "jobs_failed": str(len(failed))})
         tracker.end_run(run_id, "FINISHED")
         _open_parents.pop(run_id, None)
-        if failed:
-            log.warning("%d of %d jobs did not finish: they are FAILED in MLflow and in the summary",
-                        len(failed), len(table))
         log.info("sweep comparison: %s and %s (also on the parent run %s)",
                  out_dir / "summary.csv", out_dir / "convergence.png", run_id)
+        if failed:  # every job ran; the exit code still says that not all of them made it
+            _abort(f"error: {len(failed)} of {len(table)} jobs did not finish (FAILED in MLflow and in "
+                   f"{out_dir / 'summary.csv'}); the others are compared there", EXIT_FAILED)

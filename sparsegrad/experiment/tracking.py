@@ -19,6 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 from sparsegrad.experiment.errors import TrackingUnreachable
 
 MAX_BATCH = 1000  # MLflow takes at most 1,000 metrics (and 100 params) in one log_batch
+_open_runs: dict[str, str] = {}  # run id -> store URI: the runs this process started and has not ended
 
 
 def sqlite_path(uri: str) -> Path | None:
@@ -110,6 +111,7 @@ class Tracker:
         if parent_run_id:
             all_tags["mlflow.parentRunId"] = parent_run_id
         run = self.client.create_run(self.experiment_id, run_name=name, tags=all_tags)
+        _open_runs[run.info.run_id] = self.uri
         return run.info.run_id
 
     def log_params(self, run_id: str, params: Mapping[str, str]) -> None:
@@ -148,8 +150,34 @@ class Tracker:
         if reason:
             self.client.set_tag(run_id, "failure_reason", reason[:5000])
         self.client.set_terminated(run_id, status)
+        _open_runs.pop(run_id, None)
 
     def run_url_hint(self, run_id: str) -> str:
         db = sqlite_path(self.uri)
         ui = f"mlflow ui --backend-store-uri {self.uri}" if db else self.uri
         return f"run {run_id} in experiment {self.experiment_id}; see it with: {ui}"
+
+
+def kill_orphaned_children(reason: str) -> list[str]:
+    """After an interruption: the RUNNING children of the runs this process left open become KILLED.
+
+    A sweep's parent run stays open in the launching process while its jobs run;
+    a parallel launcher (joblib) kills its worker processes outright when the sweep
+    is interrupted, so their runs cannot record their own end. Returns the run ids
+    marked. (The parent itself is the sweep callback's to end.)
+    """
+    killed: list[str] = []
+    for run_id, uri in list(_open_runs.items()):
+        from mlflow.tracking import MlflowClient  # (only when there are runs: a seconds-long import)
+
+        check_reachable(uri)
+        client = MlflowClient(tracking_uri=uri)
+        experiment_id = client.get_run(run_id).info.experiment_id
+        orphans = client.search_runs([experiment_id], f"tags.mlflow.parentRunId = '{run_id}' and "
+                                     "attributes.status = 'RUNNING'", max_results=10_000)
+        for orphan in orphans:
+            orphan_id = orphan.info.run_id
+            client.set_terminated(orphan_id, "KILLED")  # first: the status matters most
+            client.set_tag(orphan_id, "failure_reason", f"{reason}; continue it with trainer.resume={orphan_id}")
+            killed.append(orphan_id)
+    return killed

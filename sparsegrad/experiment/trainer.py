@@ -82,10 +82,10 @@ def train_epoch(model: AutoEncoder, optimizer: Optimizer, loss_fn: Callable[[Aut
         total += value
         recon_total += float(recon.data)
         sparsity_total += float(sparsity.data)
-        if (i + 1) % log_every == 0:
+        if (first_step + i + 1) % log_every == 0:  # global step, so short epochs log too
             step_losses.append((first_step + i + 1, value))
             bar.set_postfix(loss=f"{value:.4f}", lr=f"{lr:.2g}", refresh=False)
-            bar.update(log_every)
+            bar.update(i + 1 - bar.n)
     bar.close()
     return EpochResult(epoch, total / steps, recon_total / steps, sparsity_total / steps, lr,
                        time.perf_counter() - start, step_losses)

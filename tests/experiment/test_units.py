@@ -158,8 +158,8 @@ def test_train_epoch_on_tiny_data():
         assert r.loss == pytest.approx(r.recon_loss + r.sparsity_loss, rel=1e-5)
         assert r.sparsity_loss > 0 and r.lr == 0.01
     assert results[-1].loss < results[0].loss
-    # 40 images, batch 8: 5 steps an epoch; every 2nd step logged, numbered across epochs
-    assert [s for s, _ in first.step_losses] == [2, 4] and [s for s, _ in results[1].step_losses] == [7, 9]
+    # 40 images, batch 8: 5 steps an epoch; every 2nd global step logged, numbered across epochs
+    assert [s for s, _ in first.step_losses] == [2, 4] and [s for s, _ in results[1].step_losses] == [6, 8, 10]
     val = validate_model(model, images, chunk=16)  # in chunks, as on a large validation set
     whole = validate_model(model, images)
     assert val.val_recon_loss == pytest.approx(whole.val_recon_loss, rel=1e-5)

@@ -1,0 +1,72 @@
+"""Row 5: an unreachable tracking server is reported within seconds, before data or training.
+
+Not at the end, when a finished run would be lost: `check_reachable` runs first
+(before even importing mlflow), for a single run and for a sweep alike.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import pytest
+
+from sparsegrad.experiment.errors import TrackingUnreachable
+from sparsegrad.experiment.tracking import check_reachable
+from tests.reliability.harness import TINY, Workspace, scenario
+
+SECONDS = 20  # for the whole command, python and hydra start-up included, on a loaded machine
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@scenario
+def unreachable(ws: Workspace):
+    uri = f"http://127.0.0.1:{closed_port()}"
+    single = ws.start("single", *TINY, f"tracking.uri={uri}", store=None)
+    sweep = ws.start("sweep", "-m", *TINY, "seed=1,2", f"tracking.uri={uri}", store=None)
+    return ws, uri, single.wait(), sweep.wait()
+
+
+@pytest.mark.parametrize("case", ["single", "sweep"])
+def test_an_unreachable_server_is_one_line_in_seconds_before_any_data(scenarios, case):
+    ws, uri, *outcomes = scenarios("unreachable")
+    outcome = dict(zip(["single", "sweep"], outcomes))[case]
+    assert outcome.returncode == 1, outcome
+    assert len(outcome.error_lines) == 1, outcome
+    line = outcome.error_lines[0]
+    assert f"cannot reach the MLflow tracking server at {uri}" in line, outcome
+    assert outcome.seconds < SECONDS, outcome
+    assert "data:" not in outcome.stdout and "epoch" not in outcome.stdout, "loaded data or trained first"
+    assert not list((ws.path / case).rglob("checkpoint.npz"))
+    if case == "sweep":
+        assert not (ws.path / "sweep" / "0").exists(), "a job started"
+
+
+def test_a_refused_connection_is_reported_at_once():
+    start = time.monotonic()
+    with pytest.raises(TrackingUnreachable, match="Connection refused"):
+        check_reachable(f"http://127.0.0.1:{closed_port()}")
+    assert time.monotonic() - start < 1
+
+
+def test_a_server_that_never_answers_is_reported_after_the_timeout():
+    with socket.socket() as server:  # accepts connections (the kernel does) but never replies
+        server.bind(("127.0.0.1", 0))
+        server.listen(8)
+        port = server.getsockname()[1]
+        start = time.monotonic()
+        with pytest.raises(TrackingUnreachable, match="timed out"):
+            check_reachable(f"http://127.0.0.1:{port}", timeout_s=0.5)
+        assert time.monotonic() - start < 3
+
+
+def test_a_sqlite_store_in_a_directory_that_cannot_be_made_is_reported(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    with pytest.raises(TrackingUnreachable, match="cannot create the MLflow store"):
+        check_reachable(f"sqlite:///{blocker}/sub/mlflow.db")
