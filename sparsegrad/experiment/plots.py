@@ -55,18 +55,20 @@ def reconstructions(originals: np.ndarray, recon: np.ndarray, path: Path, side: 
     return _save(fig, path)
 
 
-def features(weights: np.ndarray, path: Path, side: int = 28) -> Path:
-    """Each hidden unit's input weights (a column of W: in x hidden) as an image."""
-    units = weights.shape[1]
-    # Scale each unit's weights to [0, 1] on its own, so every feature shows its pattern.
-    w = weights.T
-    low, high = w.min(axis=1, keepdims=True), w.max(axis=1, keepdims=True)
-    scaled = (w - low) / np.maximum(high - low, 1e-12)
+def features(weights: np.ndarray, path: Path, side: int = 28,
+             title: str = "what each hidden unit draws (decoder weights)") -> Path:
+    """Each hidden unit's weights to the pixels (one row of W: hidden x pixels) as an image."""
+    units = weights.shape[0]
+    # Scale each unit's weights to [0, 1] on its own, so every feature shows its pattern;
+    # the 1st and 99th percentiles bound the scale, so a few extreme weights (on pixels
+    # that are almost always blank) do not wash the pattern out.
+    low, high = np.percentile(weights, [1, 99], axis=1, keepdims=True)
+    scaled = np.clip((weights - low) / np.maximum(high - low, 1e-12), 0.0, 1.0)
     cols = math.ceil(math.sqrt(units))
     fig, ax = plt.subplots(figsize=(cols * 0.8, math.ceil(units / cols) * 0.8 + 0.4))
     ax.imshow(tile(scaled, cols, side), cmap="gray", vmin=0.0, vmax=1.0)
     ax.axis("off")
-    ax.set_title("hidden-unit features (encoder weights)")
+    ax.set_title(title)
     return _save(fig, path)
 
 

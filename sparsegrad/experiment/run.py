@@ -330,7 +330,9 @@ def _log_artifacts(cfg: DictConfig, tracker: Tracker, run_id: str, run_dir: Path
     plots.loss_curve(history["loss"], history["val_recon_loss"], out / "loss_curve.png")
     if square:
         plots.reconstructions(sample, recon, out / "reconstructions.png", side)
-        plots.features(model.encoder[0].weight.data, out / "features.png", side)
+        # The decoder's rows: the image each hidden unit adds to the reconstruction. (The
+        # encoder's columns show the same patterns through the noise of rarely lit pixels.)
+        plots.features(model.decoder[0].weight.data, out / "features.png", side)
     plots.activation_histogram(hidden, target, out / "activations.png")
     for png in sorted(out.glob("*.png")):
         tracker.log_artifact(run_id, png, "plots")
