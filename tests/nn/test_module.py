@@ -134,8 +134,6 @@ def test_module_without_forward():
         Module()(Tensor([1.0]))
 
 
-@pytest.mark.xfail(strict=True, reason="library bug: a module used twice (tied weights) lists its "
-                                        "parameters twice, so optimizers update them twice per step")
 def test_shared_module_parameters_listed_once():
     class Tied(Module):
         def __init__(self):
