@@ -65,10 +65,11 @@ def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """
     extra = grad.ndim - len(shape)
     if extra:
-        grad = grad.sum(axis=tuple(range(extra)))
-    stretched = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
-    if stretched:
-        grad = grad.sum(axis=stretched, keepdims=True)
+        grad = np.add.reduce(grad, axis=tuple(range(extra)))  # grad.sum(), minus a Python layer
+    if 1 in shape:
+        stretched = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
+        if stretched:
+            grad = grad.sum(axis=stretched, keepdims=True)
     return grad
 
 
@@ -106,9 +107,8 @@ class Function:
                 needs.append(False)
         record = _grad_enabled and True in needs
         ctx.needs_input_grad = tuple(needs) if record else (False,) * len(args)
-        out = ctx.forward(*arrays, **kwargs)
-        if not record:
-            return Tensor._from_op(out, None)
-        ctx.inputs = args
-        ctx.freed = False
-        return Tensor._from_op(out, ctx)
+        out = Tensor._from_op(ctx.forward(*arrays, **kwargs), ctx if record else None)
+        if record:
+            ctx.inputs = args
+            ctx.freed = False
+        return out

@@ -4,11 +4,12 @@ The whole reverse-mode engine is `Tensor.backward`:
 1. every tensor gets a serial number when it is made, so a tensor's number is
    larger than those of the tensors it was made from;
 2. walk the graph from the output, always taking the newest tensor not done yet
-   (a heap): every op that used it is then done, so its gradient is complete;
-   ask its op's `backward` for the gradients of the op's inputs and add them up
-   per tensor (a tensor used twice gets both). No recursion: a chain of 10,000
-   ops is fine, and only the tensors that receive a gradient are visited;
-3. leave the sums in `.grad` of the leaves (tensors made by the user).
+   (a heap): every op that used it is done by then, so the sum of the gradients
+   that reached it is complete; ask its op's `backward` for the gradients of the
+   op's inputs and add each to that input's sum (a tensor used twice gets both).
+   No recursion: a chain of 10,000 ops is fine, and only the tensors that receive
+   a gradient are visited;
+3. the leaves (tensors made by the user) add what reaches them into `.grad`.
 """
 
 from __future__ import annotations
@@ -55,21 +56,21 @@ def _operand(value: Any) -> Any:
     return Tensor(value)
 
 
-def _is_new(array: Any, grad: np.ndarray, siblings: tuple) -> bool:
-    """True for an array that a backward has just made for one input alone (see `Function`).
-
-    Not `grad` itself, not a view (of `grad`, or a broadcast), not handed to two inputs:
-    the engine may keep it as a gradient and add into it in place, without a copy.
-    """
-    if type(array) is not np.ndarray or array.base is not None or array is grad:
-        return False
-    return [a is array for a in siblings].count(True) <= 1
+def _handed_once(array: np.ndarray, siblings: tuple) -> bool:
+    """True unless a backward gave this same array to two of its inputs."""
+    copies = 0
+    for other in siblings:
+        copies += other is array
+    return copies <= 1
 
 
 class Tensor:
     """An n-dimensional array with a gradient, in the graph of the ops that made it."""
 
-    __slots__ = ("data", "grad", "requires_grad", "_ctx", "_seq")
+    # _grad_sum, _grad_owned: during backward(), the gradient that reached this tensor so
+    # far (None otherwise), and whether that array is the engine's own (it may add into
+    # it in place); _grad_owned is only read while _grad_sum is set.
+    __slots__ = ("data", "grad", "requires_grad", "_ctx", "_seq", "_grad_sum", "_grad_owned")
     __array_ufunc__ = None  # `ndarray + Tensor` calls Tensor.__radd__, not NumPy
 
     def __init__(self, data: Any, requires_grad: bool = False) -> None:
@@ -78,6 +79,7 @@ class Tensor:
         self.requires_grad = requires_grad
         self._ctx: Function | None = None
         self._seq = next(_serial)
+        self._grad_sum = None
 
     @classmethod
     def _from_op(cls, data: Any, ctx: Function | None) -> Tensor:
@@ -88,6 +90,7 @@ class Tensor:
         out.requires_grad = ctx is not None
         out._ctx = ctx
         out._seq = next(_serial)
+        out._grad_sum = None
         return out
 
     # ---- the engine ---------------------------------------------------------
@@ -113,50 +116,60 @@ class Tensor:
                 raise ValueError(f"backward(): gradient of shape {seed.shape} "
                                  f"for an output of shape {self.data.shape}")
 
-        grads: dict[int, np.ndarray] = {id(self): seed}  # gradients so far, by tensor
-        owned: set[int] = set()  # tensors whose gradient array no one else holds: safe to add into
-        newest_first = [(-self._seq, id(self), self)]  # the tensors with a gradient, not done yet
-        while newest_first:
-            node = heapq.heappop(newest_first)[2]
-            grad = grads.pop(id(node))
-            ctx = node._ctx
-            if ctx is None:  # a leaf: keep the sum
-                node._accumulate(grad, id(node) in owned)
-                continue
-            if ctx.freed:
-                raise RuntimeError(
-                    f"backward through the graph a second time ({type(ctx).__name__} was "
-                    "already freed): pass retain_graph=True to the first backward()"
-                )
-            input_grads = ctx.backward(grad)
-            if type(input_grads) is not tuple:
-                input_grads = (input_grads,)
-            for parent, parent_grad, needed in zip(ctx.inputs, input_grads, ctx.needs_input_grad):
-                if not needed or parent_grad is None:
-                    continue
-                if parent_grad.shape != parent.data.shape:
-                    parent_grad = unbroadcast(parent_grad, parent.data.shape)
-                key = id(parent)
-                if key not in grads:  # the first gradient to reach `parent`
-                    grads[key] = parent_grad
-                    heapq.heappush(newest_first, (-parent._seq, key, parent))
-                    if _is_new(parent_grad, grad, input_grads):
-                        owned.add(key)
-                elif key in owned:
-                    grads[key] += parent_grad
-                else:
-                    grads[key] = grads[key] + parent_grad
-                    owned.add(key)
-            if not retain_graph:
-                ctx.saved_tensors = None
-                ctx.freed = True
+        if self._ctx is None:  # a leaf: nothing to walk
+            self._accumulate(seed, False)
+            return
+        self._grad_sum, self._grad_owned = seed, False
+        newest_first = [(-self._seq, id(self), self)]  # tensors made by ops, with a gradient
+        pop, push = heapq.heappop, heapq.heappush
+        try:
+            while newest_first:
+                node = pop(newest_first)[2]
+                grad, node._grad_sum = node._grad_sum, None
+                ctx = node._ctx
+                if ctx.freed:
+                    raise RuntimeError(
+                        f"backward through the graph a second time ({type(ctx).__name__} was "
+                        "already freed): pass retain_graph=True to the first backward()"
+                    )
+                input_grads = ctx.backward(grad)
+                if type(input_grads) is not tuple:
+                    input_grads = (input_grads,)
+                for parent, parent_grad, needed in zip(ctx.inputs, input_grads, ctx.needs_input_grad):
+                    if not needed or parent_grad is None:
+                        continue
+                    if parent_grad.shape != parent.data.shape:
+                        parent_grad = unbroadcast(parent_grad, parent.data.shape)
+                    # An array the backward has just made for this input alone is ours to keep
+                    # and to add into (see `Function`): not `grad`, not a view, not given twice.
+                    new = (type(parent_grad) is np.ndarray and parent_grad.base is None
+                           and parent_grad is not grad
+                           and (len(input_grads) == 1 or _handed_once(parent_grad, input_grads)))
+                    if parent._ctx is None:  # a leaf: straight into .grad
+                        parent._accumulate(parent_grad, new)
+                    elif parent._grad_sum is None:  # the first gradient to reach `parent`
+                        parent._grad_sum, parent._grad_owned = parent_grad, new
+                        push(newest_first, (-parent._seq, id(parent), parent))
+                    elif parent._grad_owned:
+                        parent._grad_sum += parent_grad
+                    else:
+                        parent._grad_sum = parent._grad_sum + parent_grad
+                        parent._grad_owned = True
+                if not retain_graph:
+                    ctx.saved_tensors = None
+                    ctx.freed = True
+        finally:  # after an error, leave no half-made sums behind
+            for _, _, node in newest_first:
+                node._grad_sum = None
 
     def _accumulate(self, grad: np.ndarray, owned: bool) -> None:
-        """Add a finished gradient into `.grad`, in place when one is there."""
+        """Add a gradient into `.grad`, in place when one is there."""
         if self.grad is None:
             # Copy unless this array is ours alone: an op may hand the same array
             # to two inputs (Add does), and later accumulation writes into it.
-            self.grad = grad if owned and grad.dtype == self.data.dtype else grad.astype(self.data.dtype)
+            # (np.array also turns the NumPy scalar a 0-d op may return into a 0-d array.)
+            keep = owned and type(grad) is np.ndarray and grad.dtype == self.data.dtype
+            self.grad = grad if keep else np.array(grad, dtype=self.data.dtype)
         else:
             self.grad += grad
 
@@ -249,7 +262,9 @@ class Tensor:
             shape = tuple(shape[0])
         return Reshape.apply(self, shape=shape)
 
-    def transpose(self, *axes: int) -> Tensor:
+    def transpose(self, *axes: int | tuple[int, ...]) -> Tensor:
+        if len(axes) == 1 and isinstance(axes[0], (tuple, list)):  # t.transpose((2, 0, 1)), as NumPy
+            axes = tuple(axes[0])
         return Transpose.apply(self, axes=axes or None)
 
     @property

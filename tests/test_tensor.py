@@ -482,8 +482,6 @@ def test_gradients_of_function_outputs_used_twice():
     np.testing.assert_allclose(x.grad, 4 * x.data)
 
 
-@pytest.mark.xfail(strict=True, reason="library bug: a 0-d leaf's .grad is a NumPy scalar (np.float32), "
-                                        "not an ndarray, so in-place edits like grad[...] = 0 fail")
 def test_grad_of_zero_dim_leaf_is_an_array():
     x = Tensor(3.0, requires_grad=True)
     (x * 2.0).backward()

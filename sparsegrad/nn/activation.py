@@ -3,22 +3,23 @@
 from __future__ import annotations
 
 from sparsegrad.nn.module import Module
+from sparsegrad.operations import activation as ops
 from sparsegrad.tensor import Tensor
 
 
 class ReLU(Module):
     def forward(self, x: Tensor) -> Tensor:
-        return x.relu()
+        return ops.ReLU.apply(x)
 
 
 class Sigmoid(Module):
     def forward(self, x: Tensor) -> Tensor:
-        return x.sigmoid()
+        return ops.Sigmoid.apply(x)
 
 
 class Tanh(Module):
     def forward(self, x: Tensor) -> Tensor:
-        return x.tanh()
+        return ops.Tanh.apply(x)
 
 
 class Identity(Module):

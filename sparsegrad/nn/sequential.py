@@ -14,7 +14,7 @@ class Sequential(Module):
             setattr(self, str(i), module)
 
     def __iter__(self):
-        return (module for _, module in self.children())
+        return (module for module in vars(self).values() if isinstance(module, Module))
 
     def __getitem__(self, index: int) -> Module:
         return list(self)[index]
@@ -23,6 +23,7 @@ class Sequential(Module):
         return sum(1 for _ in self.children())
 
     def forward(self, x: Tensor) -> Tensor:
-        for module in self:
-            x = module(x)
+        for module in vars(self).values():  # the sub-modules, in the order they were set
+            if isinstance(module, Module):
+                x = module(x)
         return x

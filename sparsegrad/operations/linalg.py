@@ -48,7 +48,7 @@ class Affine(Function):
         a, w = np.asarray(a), np.asarray(w)
         if w.ndim != 2:
             raise ValueError(f"Affine: the weight must be 2-D (in, out), got shape {w.shape}")
-        self.save_for_backward(a, w)
+        self.save_for_backward(a, w, np.shape(b))
         try:
             out = a @ w
         except ValueError:
@@ -64,15 +64,18 @@ class Affine(Function):
             raise shape_mismatch("Affine", out, b) from None
 
     def backward(self, grad):
-        a, w = self.saved_tensors
+        a, w, b_shape = self.saved_tensors
         need_a, need_w, need_b = self.needs_input_grad
-        # y = a w + b  =>  da = dy w^T,  dw = a^T dy over all rows of a,  db = dy
-        # (the engine sums db over the axes b was broadcast along)
+        # y = a w + b  =>  da = dy w^T,  dw = a^T dy and db = dy, both summed over all rows
         grad_a = grad @ w.T if need_a else None
-        grad_w = None
-        if need_w:
-            grad_w = a.reshape(-1, a.shape[-1]).T @ grad.reshape(-1, grad.shape[-1])
-        return grad_a, grad_w, (grad if need_b else None)
+        rows, grad_rows = a, grad
+        if a.ndim != 2:  # the rows of any leading axes: (..., in) -> (rows, in)
+            rows, grad_rows = a.reshape(-1, a.shape[-1]), grad.reshape(-1, grad.shape[-1])
+        grad_w = rows.T @ grad_rows if need_w else None
+        grad_b = None
+        if need_b:  # a bias of one value per output sums over the rows; other shapes: the engine
+            grad_b = np.add.reduce(grad_rows, axis=0) if b_shape == w.shape[1:] else grad
+        return grad_a, grad_w, grad_b
 
 
 class Transpose(Function):

@@ -34,7 +34,7 @@ class MSELoss(Function):
         (diff,) = self.saved_tensors
         need_target, need_output = self.needs_input_grad
         # d/d(output) = 2 (output - target) / N ; d/d(target) is its negative
-        grad_output = diff * (2.0 * grad / diff.size)
+        grad_output = diff * (2.0 * float(grad) / diff.size)  # a Python float keeps diff's dtype
         return (-grad_output if need_target else None), (grad_output if need_output else None)
 
 
@@ -73,21 +73,22 @@ class KLDiv(Function):
         rho_hat = hidden.sum(axis=0)
         rho_hat /= hidden.shape[0]  # the batch mean of each unit
         np.minimum(np.maximum(rho_hat, EPS, out=rho_hat), 1.0 - EPS, out=rho_hat)  # clip, in place
-        self.save_for_backward(hidden.shape, rho, rho_hat)
+        one_minus_rho_hat = np.subtract(1.0, rho_hat)
+        self.save_for_backward(hidden.shape, rho, rho_hat, one_minus_rho_hat)
         kl = np.log(rho / rho_hat)
         kl *= rho
-        tail = np.log((1.0 - rho) / (1.0 - rho_hat))
+        tail = np.log((1.0 - rho) / one_minus_rho_hat)
         tail *= 1.0 - rho
         kl += tail
         return kl.sum()
 
     def backward(self, grad):
-        shape, rho, rho_hat = self.saved_tensors
+        shape, rho, rho_hat, one_minus_rho_hat = self.saved_tensors
         # dKL/d(rho_hat_j) = -rho / rho_hat_j + (1 - rho) / (1 - rho_hat_j), and each
         # h_ij enters rho_hat_j with weight 1/batch.
-        per_unit = (1.0 - rho) / (1.0 - rho_hat)
+        per_unit = (1.0 - rho) / one_minus_rho_hat
         per_unit -= rho / rho_hat
-        per_unit *= grad / shape[0]
+        per_unit *= float(grad) / shape[0]
         grad_hidden = np.empty(shape, dtype=per_unit.dtype)
         grad_hidden[...] = per_unit  # the same for every row of the batch
         return grad_hidden, None

@@ -165,8 +165,6 @@ def test_transpose_with_negative_axes(axes):
     assert gradcheck(lambda u: u.transpose(*axes), [x])
 
 
-@pytest.mark.xfail(strict=True, reason="library gap: transpose((2, 0, 1)) (one tuple, as NumPy) "
-                                        "raises TypeError; reshape accepts both forms")
 def test_transpose_accepts_a_tuple_like_numpy():
     x = rand(2, 3, 4)
     np.testing.assert_array_equal(Tensor(x).transpose((2, 0, 1)).data, x.transpose((2, 0, 1)))
