@@ -44,18 +44,36 @@ class ConstantLR(Schedule):
         return self.base_lr
 
 
-class LinearLR(Schedule):
-    """base_lr at epoch 0 to end_lr at the last epoch (epochs - 1), in a straight line."""
+class _AnnealLR(Schedule):
+    """From base_lr at epoch 0 to end_lr at the last epoch (epochs - 1), along `weight`."""
 
     def __init__(self, optimizer: Optimizer, end_lr: float, epochs: int) -> None:
         self.end_lr, self.epochs = float(end_lr), int(epochs)
         super().__init__(optimizer)
 
+    def weight(self, fraction: float) -> float:
+        """The share of base_lr at `fraction` of the run: 1 at the start, 0 at the end."""
+        raise NotImplementedError
+
     def lr_at(self, epoch: int) -> float:
         if self.epochs <= 1:
             return self.base_lr
-        fraction = min(epoch, self.epochs - 1) / (self.epochs - 1)
-        return (1.0 - fraction) * self.base_lr + fraction * self.end_lr  # both ends exact
+        w = self.weight(min(epoch, self.epochs - 1) / (self.epochs - 1))
+        return w * self.base_lr + (1.0 - w) * self.end_lr  # both ends exact
+
+
+class LinearLR(_AnnealLR):
+    """base_lr at epoch 0 to end_lr at the last epoch, in a straight line."""
+
+    def weight(self, fraction: float) -> float:
+        return 1.0 - fraction
+
+
+class CosineLR(_AnnealLR):
+    """Half a cosine from base_lr at epoch 0 down to end_lr at the last epoch."""
+
+    def weight(self, fraction: float) -> float:
+        return 0.5 * (1.0 + math.cos(math.pi * fraction))
 
 
 class ExponentialLR(Schedule):
@@ -67,21 +85,6 @@ class ExponentialLR(Schedule):
 
     def lr_at(self, epoch: int) -> float:
         return self.base_lr * self.gamma**epoch
-
-
-class CosineLR(Schedule):
-    """Half a cosine from base_lr at epoch 0 down to end_lr at the last epoch."""
-
-    def __init__(self, optimizer: Optimizer, end_lr: float, epochs: int) -> None:
-        self.end_lr, self.epochs = float(end_lr), int(epochs)
-        super().__init__(optimizer)
-
-    def lr_at(self, epoch: int) -> float:
-        if self.epochs <= 1:
-            return self.base_lr
-        fraction = min(epoch, self.epochs - 1) / (self.epochs - 1)
-        weight = 0.5 * (1.0 + math.cos(math.pi * fraction))  # 1 at the start, 0 at the end
-        return weight * self.base_lr + (1.0 - weight) * self.end_lr  # both ends exact
 
 
 class StepLR(Schedule):
