@@ -73,7 +73,7 @@ def run_cli(hydra_main: Callable[[], object]) -> None:
     is a KeyboardInterrupt for the whole program (as Ctrl-C is), so that a run or a
     sweep stopped either way is marked KILLED in MLflow.
     """
-    from sparsegrad.experiment.run import signals_as_interrupt
+    from sparsegrad.experiment.interrupts import signals_as_interrupt
 
     os.environ["HYDRA_FULL_ERROR"] = "1"
     try:

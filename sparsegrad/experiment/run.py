@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import logging
 import shutil
-import signal
 import tempfile
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +23,7 @@ from sparsegrad.data import DataError, load_dataset
 from sparsegrad.experiment.builders import build_loss, build_model, build_optimizer, build_schedule
 from sparsegrad.experiment.checkpoint import FILENAME, load_checkpoint, save_checkpoint
 from sparsegrad.experiment.errors import ExperimentError, TrainingDiverged
+from sparsegrad.experiment.interrupts import held_interrupts, signals_as_interrupt
 from sparsegrad.experiment.resume import RUN_ID_FILE, ResumePoint, find_resume_point
 from sparsegrad.experiment.schema import validate
 from sparsegrad.experiment.tracking import Tracker, flatten
@@ -46,60 +45,6 @@ def run_name(overrides: Sequence[str]) -> str:
     """A run's name from its command-line overrides: `optimizer=sgd,beta=0.5` (or `default`)."""
     shown = [o for o in overrides if not o.startswith(("tracking.", "trainer.progress", "hydra"))]
     return ",".join(shown) or "default"
-
-
-# --- Ctrl-C and SIGTERM -------------------------------------------------------------------
-
-class _Interrupts:
-    held = 0  # depth of `held_interrupts` blocks
-    pending: int | None = None  # a signal that arrived while held
-
-
-def _on_signal(signum: int, frame: object) -> None:
-    if _Interrupts.held:
-        _Interrupts.pending = signum
-        return
-    raise KeyboardInterrupt(signal.Signals(signum).name)
-
-
-@contextmanager
-def signals_as_interrupt() -> Iterator[None]:
-    """Inside this block SIGTERM ends the program as Ctrl-C does: a KeyboardInterrupt.
-
-    SIGINT gets the same handler (unless it is ignored, as for a background job), so
-    that `held_interrupts` can hold both back. Outside the main thread: no change.
-    """
-    wanted = [signal.SIGTERM]
-    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
-        wanted.append(signal.SIGINT)
-    previous = {}
-    try:
-        for signum in wanted:
-            previous[signum] = signal.signal(signum, _on_signal)
-    except ValueError:  # not the main thread: leave signals alone
-        pass
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-
-
-@contextmanager
-def held_interrupts() -> Iterator[None]:
-    """Let the block finish before a Ctrl-C or SIGTERM that arrives inside it takes effect.
-
-    Used where an interruption would leave things half done: the end of an epoch
-    (checkpoint + metrics) and recording a run's outcome.
-    """
-    _Interrupts.held += 1
-    try:
-        yield
-    finally:
-        _Interrupts.held -= 1
-    if not _Interrupts.held and _Interrupts.pending is not None:
-        signum, _Interrupts.pending = _Interrupts.pending, None
-        raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
 # --- one run ------------------------------------------------------------------------------
