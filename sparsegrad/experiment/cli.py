@@ -2,34 +2,21 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
-import signal
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from typing import NoReturn
 
 from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
 from omegaconf.errors import OmegaConfBaseException
 
 from sparsegrad.data import DataError
 from sparsegrad.experiment.errors import ConfigError, ExperimentError
-from sparsegrad.experiment.schema import Config
+from sparsegrad.experiment.interrupts import signals_as_interrupt, signals_ignored
+from sparsegrad.experiment.schema import schema_keys
 from sparsegrad.experiment.tracking import kill_orphaned_children
 
 EXIT_CONFIG, EXIT_FAILED, EXIT_INTERRUPTED = 2, 1, 130
-
-
-def _keys_of(dotted: str) -> list[str] | None:
-    """The allowed keys of the config node at `dotted` ("" is the root), from the schema."""
-    node: object = Config
-    for part in [p for p in dotted.split(".") if p]:
-        fields = {f.name: f for f in dataclasses.fields(node)} if dataclasses.is_dataclass(node) else {}
-        if part not in fields:
-            return None
-        node = fields[part].default_factory() if fields[part].default_factory is not dataclasses.MISSING \
-            else None
-    return [f.name for f in dataclasses.fields(node)] if dataclasses.is_dataclass(node) else None
 
 
 def describe_config_error(exc: BaseException) -> str:
@@ -46,7 +33,7 @@ def describe_config_error(exc: BaseException) -> str:
         first = str(omega).splitlines()[0]
         if "not in struct" in first or "Missing key" in first or " not in '" in first:
             parent = key.rpartition(".")[0]
-            keys = _keys_of(parent)
+            keys = schema_keys(parent)
             where = f"'{parent}'" if parent else "the root"
             allowed = f": the keys of {where} are {', '.join(keys)}" if keys else ""
             return f"config error: unknown key '{key}'{allowed}"
@@ -73,8 +60,6 @@ def run_cli(hydra_main: Callable[[], object]) -> None:
     is a KeyboardInterrupt for the whole program (as Ctrl-C is), so that a run or a
     sweep stopped either way is marked KILLED in MLflow.
     """
-    from sparsegrad.experiment.interrupts import signals_as_interrupt
-
     os.environ["HYDRA_FULL_ERROR"] = "1"
     try:
         with signals_as_interrupt():
@@ -82,18 +67,18 @@ def run_cli(hydra_main: Callable[[], object]) -> None:
         if JobOutcome.error is not None:
             raise JobOutcome.error
     except ConfigError as exc:
-        _exit(str(exc), EXIT_CONFIG)
+        exit_with(str(exc), EXIT_CONFIG)
     except (MissingConfigException, ConfigCompositionException, OverrideParseException,
             OmegaConfBaseException) as exc:
-        _exit(describe_config_error(exc), EXIT_CONFIG)
+        exit_with(describe_config_error(exc), EXIT_CONFIG)
     except (ExperimentError, DataError) as exc:
-        _exit(f"error: {exc}", EXIT_FAILED)
+        exit_with(f"error: {exc}", EXIT_FAILED)
     except KeyboardInterrupt as exc:
         # run_experiment marked its run KILLED (and named it on the exception); the jobs of a
         # parallel sweep, killed with their workers, are marked here; the sweep's parent run by
         # MlflowSweepCallback's exit hook.
         run_id = getattr(exc, "run_id", None)
-        with _signals_ignored():  # a second Ctrl-C must not stop this bookkeeping half way
+        with signals_ignored():  # a second Ctrl-C must not stop this bookkeeping half way
             orphans = _kill_orphans()
         if orphans:
             message = (f"interrupted: the sweep's unfinished jobs are KILLED in MLflow ({', '.join(orphans)}); "
@@ -103,7 +88,7 @@ def run_cli(hydra_main: Callable[[], object]) -> None:
                        f"finished epoch; continue it with trainer.resume={run_id}")
         else:
             message = "interrupted"
-        _exit(message, EXIT_INTERRUPTED)
+        exit_with(message, EXIT_INTERRUPTED)
 
 
 def _kill_orphans() -> list[str]:
@@ -114,19 +99,7 @@ def _kill_orphans() -> list[str]:
         return []
 
 
-@contextmanager
-def _signals_ignored() -> Iterator[None]:
-    try:
-        previous = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
-    except ValueError:  # not the main thread
-        previous = {}
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-
-
-def _exit(message: str, code: int) -> None:
-    print(message, file=sys.stderr)
+def exit_with(message: str, code: int) -> NoReturn:
+    """End the program with one line on stderr and `code` (a SystemExit, which Hydra lets through)."""
+    print(message, file=sys.stderr, flush=True)
     sys.exit(code)

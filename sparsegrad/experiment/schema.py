@@ -119,6 +119,14 @@ def _one_of(key: str, value: str, choices: tuple[str, ...]) -> None:
     _check(value in choices, key, value, f"one of {', '.join(choices)}")
 
 
+def schema_keys(dotted: str) -> list[str] | None:
+    """The keys the schema allows in the node at `dotted` ("" is the root); None if there is no such node."""
+    node: object = Config
+    for part in filter(None, dotted.split(".")):
+        node = get_type_hints(node).get(part) if is_dataclass(node) else None
+    return [f.name for f in fields(node)] if is_dataclass(node) else None
+
+
 def _check_keys(node: DictConfig, schema: type, prefix: str = "") -> None:
     """Reject keys the schema lacks, at every level (`+optimizer.lrr=1` gets past Hydra's struct mode)."""
     known = {f.name for f in fields(schema)}

@@ -38,10 +38,11 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
+from sparsegrad.experiment.cli import EXIT_CONFIG, EXIT_FAILED, exit_with
+
 log = logging.getLogger(__name__)
 
 PARENT_FILE = "mlflow_parent_run.json"
-EXIT_CONFIG, EXIT_FAILED = 2, 1  # as sparsegrad.experiment.cli
 _open_parents: dict[str, tuple[str, str]] = {}  # parent run id -> (uri, experiment), until the sweep ends
 
 
@@ -62,12 +63,6 @@ def sweep_overrides(config: DictConfig) -> list[str]:
 def _sweep_name(config: DictConfig) -> str:
     shown = [o for o in sweep_overrides(config) if not o.startswith(("tracking.", "trainer.progress"))]
     return "sweep " + (" ".join(shown) if shown else Path(config.hydra.sweep.dir).name)
-
-
-def _abort(message: str, code: int) -> None:
-    """Stop the program with one line on stderr: Hydra lets SystemExit through its callback guard."""
-    print(message, file=sys.stderr, flush=True)
-    raise SystemExit(code)
 
 
 def _end_open_parent(run_id: str) -> None:
@@ -96,12 +91,12 @@ class MlflowSweepCallback(Callback):
         try:
             self._start_parent(config)
         except ConfigError as exc:
-            _abort(str(exc), EXIT_CONFIG)
+            exit_with(str(exc), EXIT_CONFIG)
         except ExperimentError as exc:
-            _abort(f"error: {exc}", EXIT_FAILED)
+            exit_with(f"error: {exc}", EXIT_FAILED)
         except Exception as exc:
             log.exception("could not start the sweep")
-            _abort(f"error: could not create the sweep's MLflow parent run in {config.tracking.uri}: "
+            exit_with(f"error: could not create the sweep's MLflow parent run in {config.tracking.uri}: "
                    f"{type(exc).__name__}: {exc}", EXIT_FAILED)
 
     @staticmethod
@@ -202,9 +197,8 @@ class MlflowSweepCallback(Callback):
                 _open_parents.pop(run_id, None)
             except Exception:
                 pass  # the atexit hook tries once more
-            _abort(f"error: the sweep's jobs ran, but its {reason}; retry it with "
+            exit_with(f"error: the sweep's jobs ran, but its {reason}; retry it with "
                    f"`python scripts/compare.py --parent {run_id} --attach`", EXIT_FAILED)
-            return
         failed = [r for r in table if r["status"] != "FINISHED"]
         tracker.set_tags(run_id, {"jobs": str(len(table)), "jobs_failed": str(len(failed))})
         tracker.end_run(run_id, "FINISHED")
@@ -212,5 +206,5 @@ class MlflowSweepCallback(Callback):
         log.info("sweep comparison: %s and %s (also on the parent run %s)",
                  out_dir / "summary.csv", out_dir / "convergence.png", run_id)
         if failed:  # every job ran; the exit code still says that not all of them made it
-            _abort(f"error: {len(failed)} of {len(table)} jobs did not finish (FAILED in MLflow and in "
+            exit_with(f"error: {len(failed)} of {len(table)} jobs did not finish (FAILED in MLflow and in "
                    f"{out_dir / 'summary.csv'}); the others are compared there", EXIT_FAILED)
