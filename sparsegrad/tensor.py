@@ -67,10 +67,9 @@ def _handed_once(array: np.ndarray, siblings: tuple) -> bool:
 class Tensor:
     """An n-dimensional array with a gradient, in the graph of the ops that made it."""
 
-    # _grad_sum, _grad_owned: during backward(), the gradient that reached this tensor so
-    # far (None otherwise), and whether that array is the engine's own (it may add into
-    # it in place); _grad_owned is only read while _grad_sum is set.
-    __slots__ = ("data", "grad", "requires_grad", "_ctx", "_seq", "_grad_sum", "_grad_owned")
+    # _grad_sum: during backward(), the sum of the gradients that reached this tensor so
+    # far (None otherwise).
+    __slots__ = ("data", "grad", "requires_grad", "_ctx", "_seq", "_grad_sum")
     __array_ufunc__ = None  # `ndarray + Tensor` calls Tensor.__radd__, not NumPy
 
     def __init__(self, data: Any, requires_grad: bool = False) -> None:
@@ -117,9 +116,9 @@ class Tensor:
                                  f"for an output of shape {self.data.shape}")
 
         if self._ctx is None:  # a leaf: nothing to walk
-            self._accumulate(seed, False)
+            self._accumulate(seed, (seed,), seed)  # `seed` may be the caller's: copied
             return
-        self._grad_sum, self._grad_owned = seed, False
+        self._grad_sum = seed
         newest_first = [(-self._seq, id(self), self)]  # tensors made by ops, with a gradient
         pop, push = heapq.heappop, heapq.heappush
         try:
@@ -140,21 +139,13 @@ class Tensor:
                         continue
                     if parent_grad.shape != parent.data.shape:
                         parent_grad = unbroadcast(parent_grad, parent.data.shape)
-                    # An array the backward has just made for this input alone is ours to keep
-                    # and to add into (see `Function`): not `grad`, not a view, not given twice.
-                    new = (type(parent_grad) is np.ndarray and parent_grad.base is None
-                           and parent_grad is not grad
-                           and (len(input_grads) == 1 or _handed_once(parent_grad, input_grads)))
-                    if parent._ctx is None:  # a leaf: straight into .grad
-                        parent._accumulate(parent_grad, new)
+                    if parent._ctx is None:  # a leaf: into .grad
+                        parent._accumulate(parent_grad, input_grads, grad)
                     elif parent._grad_sum is None:  # the first gradient to reach `parent`
-                        parent._grad_sum, parent._grad_owned = parent_grad, new
+                        parent._grad_sum = parent_grad
                         push(newest_first, (-parent._seq, id(parent), parent))
-                    elif parent._grad_owned:
-                        parent._grad_sum += parent_grad
-                    else:
+                    else:  # not in place: the first one may be an array another op holds
                         parent._grad_sum = parent._grad_sum + parent_grad
-                        parent._grad_owned = True
                 if not retain_graph:
                     ctx.saved_tensors = None
                     ctx.freed = True
@@ -162,16 +153,22 @@ class Tensor:
             for _, _, node in newest_first:
                 node._grad_sum = None
 
-    def _accumulate(self, grad: np.ndarray, owned: bool) -> None:
-        """Add a gradient into `.grad`, in place when one is there."""
-        if self.grad is None:
-            # Copy unless this array is ours alone: an op may hand the same array
-            # to two inputs (Add does), and later accumulation writes into it.
-            # (np.array also turns the NumPy scalar a 0-d op may return into a 0-d array.)
-            keep = owned and type(grad) is np.ndarray and grad.dtype == self.data.dtype
-            self.grad = grad if keep else np.array(grad, dtype=self.data.dtype)
-        else:
+    def _accumulate(self, grad: np.ndarray, handed: tuple, upstream: np.ndarray | None) -> None:
+        """Add a gradient into `.grad`, in place when one is there.
+
+        The first gradient is kept without a copy when it is an array the op's backward
+        has just made for this input alone (see `Function`): not `upstream` (the
+        gradient the backward was given), not a view, not in `handed` twice (an op may
+        give one array to two inputs), of this tensor's dtype. Anything else is copied,
+        so that every `.grad` is an array of its own, which later calls add into.
+        """
+        if self.grad is not None:
             self.grad += grad
+        elif (type(grad) is np.ndarray and grad.base is None and grad is not upstream
+              and grad.dtype == self.data.dtype and _handed_once(grad, handed)):
+            self.grad = grad
+        else:  # np.array also turns the NumPy scalar a 0-d op may return into a 0-d array
+            self.grad = np.array(grad, dtype=self.data.dtype)
 
     def zero_grad(self) -> None:
         """Forget the accumulated gradient."""
