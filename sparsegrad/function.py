@@ -29,6 +29,7 @@ engine copies before writing; never an array something else holds (a saved one).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -37,6 +38,10 @@ import numpy as np
 
 # tensor.py needs this module to define `Tensor`, so it fills this name in itself.
 Tensor: Any = None
+
+# Every tensor gets the next number when it is made (Tensor._seq), so a tensor's
+# number is larger than those of the tensors it was made from (see Tensor.backward).
+next_serial = itertools.count().__next__
 
 _grad_enabled = True
 
@@ -107,8 +112,16 @@ class Function:
                 needs.append(False)
         record = _grad_enabled and True in needs
         ctx.needs_input_grad = tuple(needs) if record else (False,) * len(args)
-        out = Tensor._from_op(ctx.forward(*arrays, **kwargs), ctx if record else None)
+        data = ctx.forward(*arrays, **kwargs)
+        # The output tensor is made here, not by Tensor(): the op has made its array
+        # already, so there is nothing to check or copy (this runs for every op).
+        out = Tensor.__new__(Tensor)
+        out.data = data if type(data) is np.ndarray else np.asarray(data)  # a NumPy scalar -> 0-d
+        out.grad = out._grad_sum = None
+        out._seq = next_serial()
         if record:
-            ctx.inputs = args
-            ctx.freed = False
+            ctx.inputs, ctx.freed = args, False
+            out.requires_grad, out._ctx = True, ctx
+        else:
+            out.requires_grad, out._ctx = False, None
         return out

@@ -15,20 +15,18 @@ The whole reverse-mode engine is `Tensor.backward`:
 from __future__ import annotations
 
 import heapq
-import itertools
 from typing import Any
 
 import numpy as np
 
 from sparsegrad import function as _function
-from sparsegrad.function import Function, unbroadcast
+from sparsegrad.function import Function, next_serial, unbroadcast
 from sparsegrad.operations.activation import ReLU, Sigmoid, Tanh
 from sparsegrad.operations.arithmetic import Add, Div, Mul, Neg, Pow, Sub
 from sparsegrad.operations.linalg import MatMul, Reshape, Transpose
 from sparsegrad.operations.reduction import Mean, Sum
 
 Axis = int | tuple[int, ...] | None
-_serial = itertools.count()  # Tensor._seq: the order in which tensors were made
 
 
 def _as_array(data: Any) -> np.ndarray:
@@ -56,14 +54,6 @@ def _operand(value: Any) -> Any:
     return Tensor(value)
 
 
-def _handed_once(array: np.ndarray, siblings: tuple) -> bool:
-    """True unless a backward gave this same array to two of its inputs."""
-    copies = 0
-    for other in siblings:
-        copies += other is array
-    return copies <= 1
-
-
 class Tensor:
     """An n-dimensional array with a gradient, in the graph of the ops that made it."""
 
@@ -77,20 +67,8 @@ class Tensor:
         self.grad: np.ndarray | None = None
         self.requires_grad = requires_grad
         self._ctx: Function | None = None
-        self._seq = next(_serial)
+        self._seq = next_serial()
         self._grad_sum = None
-
-    @classmethod
-    def _from_op(cls, data: Any, ctx: Function | None) -> Tensor:
-        """Output of an op: no checks or copies, the op already made the array."""
-        out = cls.__new__(cls)
-        out.data = data if type(data) is np.ndarray else np.asarray(data)
-        out.grad = None
-        out.requires_grad = ctx is not None
-        out._ctx = ctx
-        out._seq = next(_serial)
-        out._grad_sum = None
-        return out
 
     # ---- the engine ---------------------------------------------------------
 
@@ -164,11 +142,16 @@ class Tensor:
         """
         if self.grad is not None:
             self.grad += grad
-        elif (type(grad) is np.ndarray and grad.base is None and grad is not upstream
-              and grad.dtype == self.data.dtype and _handed_once(grad, handed)):
-            self.grad = grad
-        else:  # np.array also turns the NumPy scalar a 0-d op may return into a 0-d array
-            self.grad = np.array(grad, dtype=self.data.dtype)
+            return
+        keep = (type(grad) is np.ndarray and grad.base is None and grad is not upstream
+                and grad.dtype == self.data.dtype)
+        if keep and len(handed) > 1:
+            copies = 0
+            for other in handed:
+                copies += other is grad
+            keep = copies == 1
+        # np.array also turns the NumPy scalar a 0-d op may return into a 0-d array.
+        self.grad = grad if keep else np.array(grad, dtype=self.data.dtype)
 
     def zero_grad(self) -> None:
         """Forget the accumulated gradient."""
@@ -176,7 +159,7 @@ class Tensor:
 
     def detach(self) -> Tensor:
         """The same data, cut from the graph."""
-        return Tensor._from_op(self.data, None)
+        return Tensor(self.data)
 
     # ---- array-like ----------------------------------------------------------
 

@@ -48,7 +48,7 @@ class Affine(Function):
         a, w = np.asarray(a), np.asarray(w)
         if w.ndim != 2:
             raise ValueError(f"Affine: the weight must be 2-D (in, out), got shape {w.shape}")
-        self.save_for_backward(a, w, np.shape(b))
+        self.save_for_backward(a, w, b)
         try:
             out = a @ w
         except ValueError:
@@ -64,7 +64,7 @@ class Affine(Function):
             raise shape_mismatch("Affine", out, b) from None
 
     def backward(self, grad):
-        a, w, b_shape = self.saved_tensors
+        a, w, b = self.saved_tensors
         need_a, need_w, need_b = self.needs_input_grad
         # y = a w + b  =>  da = dy w^T,  dw = a^T dy and db = dy, both summed over all rows
         grad_a = grad @ w.T if need_a else None
@@ -74,7 +74,7 @@ class Affine(Function):
         grad_w = rows.T @ grad_rows if need_w else None
         grad_b = None
         if need_b:  # a bias of one value per output sums over the rows; other shapes: the engine
-            grad_b = np.add.reduce(grad_rows, axis=0) if b_shape == w.shape[1:] else grad
+            grad_b = np.add.reduce(grad_rows, axis=0) if b.shape == w.shape[1:] else grad
         return grad_a, grad_w, grad_b
 
 

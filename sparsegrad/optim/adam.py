@@ -57,8 +57,11 @@ class Adam(Optimizer):
         c = math.sqrt((1.0 - b2**t) / (1.0 - b2))
         step_size = self.lr * (1.0 - b1) / (1.0 - b1**t) * c
         eps = self.eps * c
-        grads = [p.grad for p in self.params]
-        if self._flat is not None and not self.weight_decay and all(g is not None for g in grads):
+        grads, every_grad = [], True  # a plain loop: cheaper than a comprehension and all()
+        for p in self.params:
+            grads.append(p.grad)
+            every_grad = every_grad and p.grad is not None
+        if self._flat is not None and not self.weight_decay and every_grad:
             # The passes that read a gradient go parameter by parameter, all the others
             # once over the flat arrays: the same arithmetic as _step, fewer calls.
             m, v, scratch = self._flat

@@ -134,6 +134,37 @@ def test_module_without_forward():
         Module()(Tensor([1.0]))
 
 
+def test_calling_a_module_runs_its_own_forward_unless_it_defines_call():
+    class A(Module):
+        def forward(self, x):
+            return "A"
+
+    class B(A):  # inherits forward
+        pass
+
+    class C(B):
+        def forward(self, x):
+            return "C"
+
+    class Hooked(Module):  # a __call__ of its own, kept, also by subclasses
+        def forward(self, x):
+            return "H"
+
+        def __call__(self, x):
+            return "hooked " + self.forward(x)
+
+    class HookedChild(Hooked):
+        def forward(self, x):
+            return "HC"
+
+    class NoForward(Module):
+        pass
+
+    assert [m(0) for m in (A(), B(), C(), Hooked(), HookedChild())] == ["A", "A", "C", "hooked H", "hooked HC"]
+    with pytest.raises(NotImplementedError, match="NoForward defines no forward"):
+        NoForward()(0)
+
+
 def test_shared_module_parameters_listed_once():
     class Tied(Module):
         def __init__(self):
