@@ -27,6 +27,7 @@ from sparsegrad.operations.linalg import MatMul, Reshape, Transpose
 from sparsegrad.operations.reduction import Mean, Sum
 
 Axis = int | tuple[int, ...] | None
+_FLOAT32 = np.dtype(np.float32)
 
 
 def _as_array(data: Any) -> np.ndarray:
@@ -63,7 +64,10 @@ class Tensor:
     __array_ufunc__ = None  # `ndarray + Tensor` calls Tensor.__radd__, not NumPy
 
     def __init__(self, data: Any, requires_grad: bool = False) -> None:
-        self.data: np.ndarray = _as_array(data.data if isinstance(data, Tensor) else data)
+        if type(data) is np.ndarray and data.dtype is _FLOAT32:  # the common case, at once
+            self.data: np.ndarray = data
+        else:
+            self.data = _as_array(data.data if isinstance(data, Tensor) else data)
         self.grad: np.ndarray | None = None
         self.requires_grad = requires_grad
         self._ctx: Function | None = None
@@ -97,11 +101,11 @@ class Tensor:
             self._accumulate(seed, (seed,), seed)  # `seed` may be the caller's: copied
             return
         self._grad_sum = seed
-        newest_first = [(-self._seq, id(self), self)]  # tensors made by ops, with a gradient
+        newest_first = [(-self._seq, self)]  # tensors made by ops, with a gradient (serials are unique)
         pop, push = heapq.heappop, heapq.heappush
         try:
             while newest_first:
-                node = pop(newest_first)[2]
+                node = pop(newest_first)[1]
                 grad, node._grad_sum = node._grad_sum, None
                 ctx = node._ctx
                 if ctx.freed:
@@ -121,14 +125,14 @@ class Tensor:
                         parent._accumulate(parent_grad, input_grads, grad)
                     elif parent._grad_sum is None:  # the first gradient to reach `parent`
                         parent._grad_sum = parent_grad
-                        push(newest_first, (-parent._seq, id(parent), parent))
+                        push(newest_first, (-parent._seq, parent))
                     else:  # not in place: the first one may be an array another op holds
                         parent._grad_sum = parent._grad_sum + parent_grad
                 if not retain_graph:
                     ctx.saved_tensors = None
                     ctx.freed = True
         finally:  # after an error, leave no half-made sums behind
-            for _, _, node in newest_first:
+            for _, node in newest_first:
                 node._grad_sum = None
 
     def _accumulate(self, grad: np.ndarray, handed: tuple, upstream: np.ndarray | None) -> None:
