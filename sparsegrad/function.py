@@ -112,7 +112,7 @@ class Function:
                 needs.append(False)
         record = _grad_enabled and True in needs
         ctx.needs_input_grad = tuple(needs) if record else (False,) * len(args)
-        data = ctx.forward(*arrays, **kwargs)
+        data = ctx.forward(*arrays, **kwargs) if kwargs else ctx.forward(*arrays)  # most ops take none
         # The output tensor is made here, not by Tensor(): the op has made its array
         # already, so there is nothing to check or copy (this runs for every op).
         out = Tensor.__new__(Tensor)

@@ -89,7 +89,7 @@ class Tensor:
                     f"backward() on a non-scalar output of shape {self.data.shape} needs "
                     "an explicit gradient of that shape: out.backward(gradient)"
                 )
-            seed = np.ones(self.data.shape, dtype=self.data.dtype)
+            seed = np.array(1, dtype=self.data.dtype).reshape(self.data.shape)  # np.ones, minus a Python layer
         else:
             seed = np.asarray(gradient.data if isinstance(gradient, Tensor) else gradient,
                               dtype=self.data.dtype)
