@@ -34,8 +34,8 @@ def output() -> str:
 
 
 def test_prints_the_ratios(output):
-    assert re.search(r"^ratio sparsegrad/numpy: \d+\.\d+x \(target <= 1\.05x: (met|NOT met)\)$",
-                     output, flags=re.MULTILINE), output
+    assert re.search(r"^ratio sparsegrad/numpy: \d+\.\d+x \(median of 1 paired repeats; "
+                     r"target <= 1\.05x: (met|NOT met)\)$", output, flags=re.MULTILINE), output
     # against PyTorch: a ratio when torch is importable, "n/a" with the reason when it is not
     assert re.search(r"^ratio sparsegrad/pytorch: (\d+\.\d+x|n/a)", output, flags=re.MULTILINE), output
     assert re.search(r"^peak RSS: \d+ MB", output, flags=re.MULTILINE), output
@@ -60,7 +60,29 @@ def test_end_to_end_times_a_real_run_against_its_loop():
     output = run_bench("--steps", "2", "--repeats", "1", "--no-torch", "--end-to-end",
                        "--e2e-data", "synthetic", "--e2e-epochs", "2")
     found = re.search(r"^end-to-end: ([\d.]+) s in all, ([\d.]+) s in the training loop: ([\d.]+)x "
-                      r"\(target <= 1\.5x\); peak RSS of the run (\d+) MB$", output, flags=re.MULTILINE)
+                      r"\(target <= 1\.5x\); peak RSS of the run (\d+) MB \(target < 1024 MB\)$",
+                      output, flags=re.MULTILINE)
     assert found, output
     wall, loop, _, rss = map(float, found.groups())
     assert 0 < loop < wall and rss > 0  # a measured run, not a made-up figure
+    floor = re.search(r"^end-to-end: the loop's floor, (\d+) steps of the hand-written NumPy step above: "
+                      r"([\d.]+) s; the whole run is ([\d.]+)x that", output, flags=re.MULTILINE)
+    assert floor, output
+    assert int(floor.group(1)) > 0 and float(floor.group(2)) > 0
+
+
+def test_ratio_is_the_median_of_paired_repeats():
+    sys.path.insert(0, str(BENCH.parent))
+    try:
+        import bench
+    finally:
+        sys.path.remove(str(BENCH.parent))
+    # a slow spell hits one repeat of both: the paired ratio of that repeat stays 1.02
+    ours, numpy = [1.02, 2.04, 1.02, 1.05, 1.01], [1.0, 2.0, 1.0, 1.0, 1.0]
+    ratios = bench.paired_ratios(ours, numpy)
+    assert ratios == pytest.approx([1.02, 1.02, 1.02, 1.05, 1.01])
+    line = bench.ratio_line("numpy", ratios)
+    assert line.startswith("ratio sparsegrad/numpy: 1.020x (median of 5 paired repeats, quartiles ")
+    assert line.endswith("target <= 1.05x: met)")
+    assert "NOT met" in bench.ratio_line("numpy", [1.06, 1.07, 1.06])
+    assert bench.ratio_line("pytorch", None, "not installed") == "ratio sparsegrad/pytorch: n/a (not installed)"
