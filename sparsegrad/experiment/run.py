@@ -27,7 +27,7 @@ from sparsegrad.experiment.interrupts import held_interrupts, signals_as_interru
 from sparsegrad.experiment.resume import RUN_ID_FILE, ResumePoint, find_resume_point
 from sparsegrad.experiment.schema import validate
 from sparsegrad.experiment.tracking import Tracker, flatten
-from sparsegrad.experiment.trainer import batches_per_epoch, train_epoch, validate_model
+from sparsegrad.experiment.trainer import batches_per_epoch, blas_threads, train_epoch, validate_model
 from sparsegrad.function import no_grad
 from sparsegrad.tensor import Tensor
 
@@ -74,7 +74,8 @@ def run_experiment(cfg: DictConfig, run_dir: Path, overrides: Sequence[str] = ()
         try:
             with held_interrupts():  # a run, once opened, is always ended: no interruption in between
                 cfg, run_id, resume = _open_run(cfg, tracker, run_dir, overrides, parent_run_id, opened, progress)
-            result = _train_and_log(cfg, tracker, run_id, run_dir, resume, progress)
+            with blas_threads(cfg.trainer.blas_threads):
+                result = _train_and_log(cfg, tracker, run_id, run_dir, resume, progress)
         except BaseException as exc:
             if opened:
                 with held_interrupts():

@@ -75,6 +75,7 @@ class TrainerConfig:
     progress: bool = True  # a progress bar per epoch
     checkpoint: bool = True  # save a checkpoint at the end of every epoch
     resume: str | None = None  # a run id or run directory to continue
+    blas_threads: int | None = 1  # BLAS threads while training; null: the BLAS library's default
 
 
 @dataclass
@@ -184,4 +185,6 @@ def validate(cfg: DictConfig) -> None:
     _check(t.batch_size is None or t.batch_size >= 1, "trainer.batch_size", t.batch_size,
            "null (full batch) or an integer >= 1")
     _check(t.log_every_n_steps >= 1, "trainer.log_every_n_steps", t.log_every_n_steps, "an integer >= 1")
+    _check(t.blas_threads is None or t.blas_threads >= 1, "trainer.blas_threads", t.blas_threads,
+           "null (the BLAS library's default) or an integer >= 1")
     _check(bool(cfg.tracking.experiment), "tracking.experiment", cfg.tracking.experiment, "a non-empty name")

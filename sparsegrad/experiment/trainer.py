@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from sparsegrad.experiment.builders import LossParts
@@ -46,6 +48,16 @@ class Validation:
     mean_activation: float  # should approach sparsity.target
     near_zero_fraction: float  # share of activations below NEAR_ZERO
     dead_units: int  # hidden units below NEAR_ZERO on every image
+
+
+@contextmanager
+def blas_threads(n: int | None) -> Iterator[None]:
+    """BLAS (and OpenMP) limited to `n` threads inside the block; None leaves them as they are."""
+    if n is None:
+        yield
+        return
+    with threadpool_limits(limits=n):
+        yield
 
 
 def batches_per_epoch(n_images: int, batch_size: int | None) -> int:

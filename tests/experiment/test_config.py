@@ -145,6 +145,7 @@ def test_synthetic_sizes_come_from_the_group(make_config):
     ("schedule.end_factor=0", "schedule.end_factor"),
     ("optimizer.momentum=1", "optimizer.momentum"),
     ("data.limit=0", "data.limit"),
+    ("trainer.blas_threads=0", "trainer.blas_threads"),
     ("model.hidden_activation=relu", "model.hidden_activation"),  # KL needs sigmoid
 ])
 def test_validate_names_the_key(make_config, override, key):

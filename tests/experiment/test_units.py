@@ -17,7 +17,7 @@ from sparsegrad.experiment.compare import JobSummary, add_speedups, format_table
 from sparsegrad.experiment.errors import TrainingDiverged
 from sparsegrad.experiment.schema import Config
 from sparsegrad.experiment.tracking import artifact_location, flatten, sqlite_path
-from sparsegrad.experiment.trainer import train_epoch, validate_model
+from sparsegrad.experiment.trainer import blas_threads, train_epoch, validate_model
 
 from .conftest import compose_config
 
@@ -182,3 +182,19 @@ def test_train_epoch_divergence_names_epoch_and_step():
     message = str(caught.value)
     assert re.search(rf"at epoch {epoch}, step [1-5] of 5 ", message), message  # the epoch it stopped in
     assert "lr=10000" in message and "optimizer.lr" in message
+
+
+def test_blas_threads_limits_blas_inside_the_block_only():
+    from threadpoolctl import threadpool_info
+
+    def blas() -> list[int]:
+        return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+
+    before = blas()
+    assert before, "NumPy's BLAS should be visible to threadpoolctl"
+    other = 2 if before[0] == 1 else 1  # a count it does not have yet
+    with blas_threads(other):
+        assert blas() == [other] * len(before)
+    assert blas() == before
+    with blas_threads(None):
+        assert blas() == before
