@@ -86,3 +86,13 @@ def test_ratio_is_the_median_of_paired_repeats():
     assert line.endswith("target <= 1.05x: met)")
     assert "NOT met" in bench.ratio_line("numpy", [1.06, 1.07, 1.06])
     assert bench.ratio_line("pytorch", None, "not installed") == "ratio sparsegrad/pytorch: n/a (not installed)"
+
+
+def test_dims_runs_a_model_of_another_size_without_judging_it():
+    output = run_bench("--steps", "3", "--repeats", "1", "--no-torch", "--dims", "8,4")
+    assert "AutoEncoder 8-4-8" in output
+    assert "the targets are for the default model" in output
+    losses = final_losses(output)
+    assert losses["sparsegrad"] == pytest.approx(losses["numpy"], rel=1e-4)
+    bad = subprocess.run([sys.executable, str(BENCH), "--dims", "8"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "--dims takes two positive integers" in bad.stderr
