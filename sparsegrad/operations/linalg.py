@@ -45,7 +45,8 @@ class Affine(Function):
     """a @ w + b with a 2-D weight w: a layer's map as one op (PyTorch's addmm), one array out."""
 
     def forward(self, a, w, b):
-        a, w = np.asarray(a), np.asarray(w)
+        if type(a) is not np.ndarray or type(w) is not np.ndarray:  # numbers or lists given directly
+            a, w = np.asarray(a), np.asarray(w)
         if w.ndim != 2:
             raise ValueError(f"Affine: the weight must be 2-D (in, out), got shape {w.shape}")
         self.save_for_backward(a, w, b)
