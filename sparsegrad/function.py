@@ -114,7 +114,8 @@ class Function:
         ctx.needs_input_grad = tuple(needs) if record else (False,) * len(args)
         data = ctx.forward(*arrays, **kwargs) if kwargs else ctx.forward(*arrays)  # most ops take none
         # The output tensor is made here, not by Tensor(): the op has made its array
-        # already, so there is nothing to check or copy (this runs for every op).
+        # already, so there is nothing to check or copy (this runs for every op). These
+        # are the fields Tensor.__init__ sets.
         out = Tensor.__new__(Tensor)
         out.data = data if type(data) is np.ndarray else np.asarray(data)  # a NumPy scalar -> 0-d
         out.grad = out._grad_sum = None

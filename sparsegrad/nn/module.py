@@ -30,15 +30,6 @@ class Module:
     def __call__(self, *args: Any) -> Tensor:
         return self.forward(*args)
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        # `module(x)` runs `module.forward(x)`. Each subclass makes its own forward its
-        # __call__, so that is one Python call, not two: a step calls a dozen modules.
-        # A class that writes a __call__ of its own keeps it, and so do its subclasses.
-        super().__init_subclass__(**kwargs)
-        owner = next(c for c in cls.__mro__ if "__call__" in vars(c))  # whose __call__ it inherits
-        if owner is Module or vars(owner)["__call__"] is owner.forward:
-            cls.__call__ = cls.forward
-
     def children(self) -> Iterator[tuple[str, Module]]:
         """Direct sub-modules with their attribute names, in the order they were set."""
         for name, value in vars(self).items():

@@ -134,6 +134,12 @@ def test_module_without_forward():
         Module()(Tensor([1.0]))
 
 
+def test_a_forward_set_on_the_instance_is_what_calling_runs():
+    lin = Linear(2, 2)
+    lin.forward = lambda x: "patched"  # as with PyTorch: module(x) looks forward up on the module
+    assert lin(Tensor([1.0, 2.0])) == "patched"
+
+
 def test_calling_a_module_runs_its_own_forward_unless_it_defines_call():
     class A(Module):
         def forward(self, x):
