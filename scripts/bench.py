@@ -342,9 +342,11 @@ def end_to_end(args: argparse.Namespace, numpy_ms: float | None) -> None:
           f"(target <= 1.5x); peak RSS of the run {child_rss:.0f} MB (target < 1024 MB)")
     if numpy_ms is not None:
         floor = numpy_ms * steps / 1e3
+        default_run = steps == 93_750  # 50 epochs of 60,000 images in batches of 32
+        verdict = (f"the target, < {E2E_TARGET_S:.0f} s in all, is {'met' if wall < E2E_TARGET_S else 'NOT met'}"
+                   if default_run else f"the {E2E_TARGET_S:.0f} s target is for 50 epochs of 60,000 images")
         print(f"end-to-end: the loop's floor, {steps} steps of the hand-written NumPy step above: {floor:.1f} s; "
-              f"the whole run is {wall / floor:.2f}x that (the issue's target, < {E2E_TARGET_S:.0f} s in all, "
-              f"is {'met' if wall < E2E_TARGET_S else 'NOT met'})")
+              f"the whole run is {wall / floor:.2f}x that ({verdict})")
 
 
 def paired_ratios(ours: list[float], theirs: list[float]) -> list[float]:
@@ -472,7 +474,7 @@ def main(argv: list[str] | None = None) -> int:
     torch_rss = f" (before importing torch: {rss_before_torch:.0f} MB)" if torch is not None else ""
     print(f"peak RSS: {peak_rss_mb():.0f} MB{torch_rss}")
     if args.end_to_end:
-        end_to_end(args, ms["numpy"])
+        end_to_end(args, ms["numpy"] if judged else None)  # the floor only from the default model
     return 0
 
 
