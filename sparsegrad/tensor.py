@@ -64,6 +64,7 @@ class Tensor:
     __array_ufunc__ = None  # `ndarray + Tensor` calls Tensor.__radd__, not NumPy
 
     def __init__(self, data: Any, requires_grad: bool = False) -> None:
+        # Function.apply sets these same fields on the tensors ops make: keep the two in step.
         if type(data) is np.ndarray and data.dtype is _FLOAT32:  # the common case, at once
             self.data: np.ndarray = data
         else:
