@@ -18,14 +18,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from sparsegrad.experiment.compare import (
-    child_runs,
-    compare,
-    default_tracking_uri,
-    experiment_runs,
-    latest_sweep,
-    report_sweep,
-)
+from sparsegrad.experiment.compare import compare, report_sweep
+from sparsegrad.experiment.tracking import default_tracking_uri
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -56,32 +50,30 @@ def main(argv: list[str] | None = None) -> int:
     if uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):]).is_file():
         print(f"error: no MLflow store at {uri} (run a sweep first, or pass --uri)", file=sys.stderr)
         return 1
-    from sparsegrad.experiment.tracking import check_reachable
+    from sparsegrad.experiment.tracking import Tracker
 
     try:
-        check_reachable(uri)
+        tracker = Tracker(uri)
     except Exception as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     from mlflow.exceptions import MlflowException
-    from mlflow.tracking import MlflowClient
 
-    client = MlflowClient(tracking_uri=uri)
     try:
         if args.experiment:
-            runs, what, parent = experiment_runs(client, args.experiment), f"experiment-{args.experiment}", None
+            runs, what, parent = tracker.experiment_runs(args.experiment), f"experiment-{args.experiment}", None
         elif args.runs:
-            runs, what, parent = [client.get_run(r) for r in args.runs], "runs", None
+            runs, what, parent = [tracker.get_run(r) for r in args.runs], "runs", None
         else:
             parent = args.parent
             if parent is None:
-                found = latest_sweep(client, args.within)
+                found = tracker.latest_sweep(args.within)
                 if found is None:
                     where = f"experiment {args.within!r}" if args.within else uri
                     print(f"error: no sweep in {where}", file=sys.stderr)
                     return 1
                 parent = found.info.run_id
-            runs, what = child_runs(client, parent), f"sweep-{parent}"
+            runs, what = tracker.child_runs(parent), f"sweep-{parent}"
     except (MlflowException, LookupError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -93,10 +85,10 @@ def main(argv: list[str] | None = None) -> int:
         if parent is None:
             print("error: --attach needs a sweep (--parent or --latest)", file=sys.stderr)
             return 1
-        report_sweep(client, parent, out, args.threshold)
+        report_sweep(tracker, parent, out, args.threshold)
         print(f"stored on the parent run {parent} as comparison/summary.csv and comparison/convergence.png")
     else:
-        compare(client, runs, out, args.threshold, title=what)
+        compare(tracker, runs, out, args.threshold, title=what)
     return 0
 
 

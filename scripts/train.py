@@ -8,23 +8,18 @@
 
 from __future__ import annotations
 
-import logging
-import math
 from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
-from sparsegrad.data import DataError
-from sparsegrad.experiment.cli import JobOutcome, run_cli
-from sparsegrad.experiment.errors import ExperimentError
-from sparsegrad.experiment.run import run_experiment
+from sparsegrad.experiment.cli import run_cli
+from sparsegrad.experiment.job import Job, train
 from sparsegrad.experiment.schema import register_configs
 from sparsegrad.experiment.sweep import parent_run_of
 
-log = logging.getLogger("train")
 register_configs()
 
 
@@ -32,22 +27,11 @@ register_configs()
 def main(cfg: DictConfig) -> float:
     """Returns the final validation reconstruction loss (what a sweeper minimises)."""
     hc = HydraConfig.get()
-    multirun = hc.mode == RunMode.MULTIRUN
-    try:
-        return run_experiment(cfg, Path(hc.runtime.output_dir), overrides=list(hc.overrides.task),
-                              parent_run_id=parent_run_of(hc.sweep.dir) if multirun else None)
-    except KeyboardInterrupt as exc:
-        if multirun:
-            raise  # Ctrl-C stops the whole sweep
-        JobOutcome.error = exc
-        return math.nan
-    except (ExperimentError, DataError) as exc:
-        if multirun:
-            # One failed job must not stop the sweep: it is FAILED in MLflow already.
-            log.error("job failed: %s", exc)
-        else:
-            JobOutcome.error = exc  # run_cli reports it in one line
-        return math.nan
+    in_sweep = hc.mode == RunMode.MULTIRUN
+    job = Job(Path(hc.runtime.output_dir), list(hc.overrides.task),
+              {k: str(v) for k, v in OmegaConf.to_container(hc.runtime.choices).items() if not k.startswith("hydra/")},
+              parent_run_of(hc.sweep.dir) if in_sweep else None, hc.job.num if in_sweep else None)
+    return train(cfg, job)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from sparsegrad.experiment.errors import ExperimentError
+from sparsegrad.experiment.trainer import TrainState
 from sparsegrad.nn import Module
 from sparsegrad.optim import Optimizer, Schedule
 
@@ -23,14 +24,14 @@ FILENAME = "checkpoint.npz"
 REQUIRED = ("epoch", "rng")
 
 
-def save_checkpoint(path: Path, model: Module, optimizer: Optimizer, schedule: Schedule,
-                    rng: np.random.Generator, epoch: int, history: dict[str, list[float]]) -> Path:
+def save_checkpoint(path: Path, state: TrainState) -> Path:
     """Write atomically (a temporary file renamed), so a kill mid-write keeps the last one."""
-    arrays: dict[str, np.ndarray] = {"epoch": np.array(epoch), "rng": np.array(json.dumps(rng.bit_generator.state))}
-    arrays.update({f"model/{k}": v for k, v in model.state_dict().items()})
-    arrays.update({f"optim/{k}": np.asarray(v) for k, v in optimizer.state_dict().items()})
-    arrays.update({f"schedule/{k}": np.asarray(v) for k, v in schedule.state_dict().items()})
-    arrays.update({f"history/{k}": np.asarray(v, dtype=np.float64) for k, v in history.items()})
+    arrays: dict[str, np.ndarray] = {"epoch": np.array(state.epoch),
+                                     "rng": np.array(json.dumps(state.rng.bit_generator.state))}
+    arrays.update({f"model/{k}": v for k, v in state.model.state_dict().items()})
+    arrays.update({f"optim/{k}": np.asarray(v) for k, v in state.optimizer.state_dict().items()})
+    arrays.update({f"schedule/{k}": np.asarray(v) for k, v in state.schedule.state_dict().items()})
+    arrays.update({f"history/{k}": np.asarray(v, dtype=np.float64) for k, v in state.history.items()})
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp.npz")
     np.savez(tmp, **arrays)

@@ -1,22 +1,49 @@
-"""Turning what went wrong into one line for the user, and an exit code."""
+"""Turning what went wrong outside a run into one line for the user, and an exit code.
+
+Inside a run, `Run` reports its own outcome; here: config errors (exit 2), errors
+before a run opens (a store that cannot be reached, a run that cannot be resumed:
+exit 1) and interruptions before or between runs (exit 130).
+"""
 
 from __future__ import annotations
 
 import os
 import sys
 from collections.abc import Callable
-from typing import NoReturn
 
 from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from sparsegrad.data import DataError
-from sparsegrad.experiment.errors import ConfigError, ExperimentError
-from sparsegrad.experiment.interrupts import signals_as_interrupt, signals_ignored
-from sparsegrad.experiment.schema import schema_keys
-from sparsegrad.experiment.tracking import kill_orphaned_children
+from sparsegrad.experiment.errors import (
+    EXIT_CONFIG,
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    ConfigError,
+    ExperimentError,
+    exit_with,
+)
+from sparsegrad.experiment.interrupts import signals_as_interrupt
+from sparsegrad.experiment.schema import BUILT_GROUPS, keys_of, project_root
 
-EXIT_CONFIG, EXIT_FAILED, EXIT_INTERRUPTED = 2, 1, 130
+
+def _chosen_node(group: str) -> DictConfig | None:
+    """The config of the option of `group` that the command line (else config.yaml) chose."""
+    conf = project_root() / "conf"
+    chosen = [a.split("=", 1)[1] for a in sys.argv[1:] if a.lstrip("+").startswith(f"{group}=")]
+    if not chosen:
+        defaults = OmegaConf.load(conf / "config.yaml").get("defaults", [])
+        chosen = [d[group] for d in defaults if isinstance(d, DictConfig) and group in d]
+    path = conf / group / f"{chosen[0] if chosen else ''}.yaml"
+    return OmegaConf.create({group: OmegaConf.load(path)}) if path.is_file() else None
+
+
+def _allowed_keys(dotted: str) -> list[str] | None:
+    if dotted in (*BUILT_GROUPS, "data"):
+        node = _chosen_node(dotted)
+        return keys_of(node, dotted) if node is not None else None
+    return keys_of(None, dotted)
 
 
 def describe_config_error(exc: BaseException) -> str:
@@ -33,7 +60,7 @@ def describe_config_error(exc: BaseException) -> str:
         first = str(omega).splitlines()[0]
         if "not in struct" in first or "Missing key" in first or " not in '" in first:
             parent = key.rpartition(".")[0]
-            keys = schema_keys(parent)
+            keys = _allowed_keys(parent)
             where = f"'{parent}'" if parent else "the root"
             allowed = f": the keys of {where} are {', '.join(keys)}" if keys else ""
             return f"config error: unknown key '{key}'{allowed}"
@@ -42,18 +69,8 @@ def describe_config_error(exc: BaseException) -> str:
     return "config error: " + (" ".join(line.strip() for line in text[:2]) if text else type(exc).__name__)
 
 
-class JobOutcome:
-    """The user-facing error of the last single (non-sweep) run in this process.
-
-    A job that raises makes Hydra print its own lines first; instead the job
-    records its error here and returns, and `run_cli` reports it in one line.
-    """
-
-    error: BaseException | None = None
-
-
 def run_cli(hydra_main: Callable[[], object]) -> None:
-    """Call a @hydra.main function and report failures in one line with an exit code.
+    """Call a @hydra.main function and report failures outside a run in one line with an exit code.
 
     Hydra prints its own multi-line errors unless HYDRA_FULL_ERROR is set, in
     which case it re-raises them: we set it and do the reporting here. SIGTERM
@@ -64,8 +81,6 @@ def run_cli(hydra_main: Callable[[], object]) -> None:
     try:
         with signals_as_interrupt():
             hydra_main()
-        if JobOutcome.error is not None:
-            raise JobOutcome.error
     except ConfigError as exc:
         exit_with(str(exc), EXIT_CONFIG)
     except (MissingConfigException, ConfigCompositionException, OverrideParseException,
@@ -73,33 +88,5 @@ def run_cli(hydra_main: Callable[[], object]) -> None:
         exit_with(describe_config_error(exc), EXIT_CONFIG)
     except (ExperimentError, DataError) as exc:
         exit_with(f"error: {exc}", EXIT_FAILED)
-    except KeyboardInterrupt as exc:
-        # run_experiment marked its run KILLED (and named it on the exception); the jobs of a
-        # parallel sweep, killed with their workers, are marked here; the sweep's parent run by
-        # MlflowSweepCallback's exit hook.
-        run_id = getattr(exc, "run_id", None)
-        with signals_ignored():  # a second Ctrl-C must not stop this bookkeeping half way
-            orphans = _kill_orphans()
-        if orphans:
-            message = (f"interrupted: the sweep's unfinished jobs are KILLED in MLflow ({', '.join(orphans)}); "
-                       "continue each with trainer.resume=<its run id>")
-        elif run_id:
-            message = (f"interrupted: run {run_id} is KILLED in MLflow, with the checkpoint of its last "
-                       f"finished epoch; continue it with trainer.resume={run_id}")
-        else:
-            message = "interrupted"
-        exit_with(message, EXIT_INTERRUPTED)
-
-
-def _kill_orphans() -> list[str]:
-    try:
-        return kill_orphaned_children("interrupted with its sweep (Ctrl-C or SIGTERM)")
-    except Exception as exc:  # the store went away: reporting the interruption matters more
-        print(f"warning: could not mark the sweep's unfinished jobs KILLED: {exc}", file=sys.stderr)
-        return []
-
-
-def exit_with(message: str, code: int) -> NoReturn:
-    """End the program with one line on stderr and `code` (a SystemExit, which Hydra lets through)."""
-    print(message, file=sys.stderr, flush=True)
-    sys.exit(code)
+    except KeyboardInterrupt:
+        exit_with("interrupted", EXIT_INTERRUPTED)

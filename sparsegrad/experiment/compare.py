@@ -22,7 +22,6 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -31,29 +30,17 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure  # no pyplot: no global backend, so notebooks keep theirs
 from matplotlib.ticker import MaxNLocator
 
+from sparsegrad.experiment.schema import defines_the_run
+from sparsegrad.experiment.tracking import CHOICES_TAG, FAILURE_TAG, OVERRIDES_TAG, STEPS_TAG, Tracker
+
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from mlflow.entities import Run
-    from mlflow.tracking import MlflowClient
 
 CURVES = ("loss", "val_recon_loss", "mean_activation")
-IGNORED_PARAMS = ("tracking.", "trainer.progress", "trainer.resume", "trainer.checkpoint")
-IGNORED_OVERRIDES = ("tracking.", "trainer.progress", "hydra.")
 IGNORED_GROUPS = ("hydra/", "experiment/")  # an experiment's own groups show as what they select
-URI_ENV = "SPARSEGRAD_TRACKING_URI"  # where notebooks and scripts/compare.py look first
-OVERRIDES_TAG = "sparsegrad.overrides"  # a job's command-line overrides (JSON list), set by the sweep callback
-CHOICES_TAG = "sparsegrad.choices"  # its config-group choices (JSON object), likewise
-SWEEP_TAG = "sparsegrad.sweep"  # "parent" on a sweep's parent run, "child" on its jobs
-STEPS_TAG = "steps_per_epoch"  # optimizer steps per epoch, if the run recorded it
 # Training images per dataset, when a run did not record its steps per epoch (data.limit caps them).
 TRAIN_IMAGES = {"mnist": 60_000, "fashion_mnist": 60_000, "mnist_sample": 4_000}
-
-
-def default_tracking_uri() -> str:
-    """$SPARSEGRAD_TRACKING_URI, else the project's store (`sqlite:///<project root>/mlflow.db`)."""
-    from sparsegrad.experiment.schema import project_root
-
-    return os.environ.get(URI_ENV) or f"sqlite:///{(project_root() / 'mlflow.db').as_posix()}"
 
 
 @dataclass
@@ -85,37 +72,6 @@ class JobSummary:
         return values[-1]
 
 
-def child_runs(client: MlflowClient, parent_run_id: str) -> list[Run]:
-    """A sweep's jobs, oldest first."""
-    experiment_id = client.get_run(parent_run_id).info.experiment_id
-    return client.search_runs([experiment_id], f"tags.mlflow.parentRunId = '{parent_run_id}'",
-                              max_results=10_000, order_by=["attributes.start_time ASC"])
-
-
-def latest_sweep(client: MlflowClient, experiment: str | None = None) -> Run | None:
-    """The most recently started sweep parent run (in `experiment`, else in any experiment)."""
-    if experiment is not None:
-        found = client.get_experiment_by_name(experiment)
-        ids = [found.experiment_id] if found else []
-    else:
-        ids = [e.experiment_id for e in client.search_experiments()]
-    if not ids:
-        return None
-    runs = client.search_runs(ids, f"tags.`{SWEEP_TAG}` = 'parent'", max_results=1,
-                              order_by=["attributes.start_time DESC"])
-    return runs[0] if runs else None
-
-
-def experiment_runs(client: MlflowClient, experiment: str) -> list[Run]:
-    """Every run of an experiment except sweep parents, oldest first."""
-    found = client.get_experiment_by_name(experiment)
-    if found is None:
-        raise LookupError(f"no experiment named {experiment!r}")
-    runs = client.search_runs([found.experiment_id], "", max_results=10_000,
-                              order_by=["attributes.start_time ASC"])
-    return [r for r in runs if r.data.tags.get(SWEEP_TAG) != "parent"]
-
-
 def _steps_per_epoch(tags: dict[str, str], params: dict[str, str]) -> int | None:
     """From the run's tag, else from its config for datasets of known size (else None)."""
     if tags.get(STEPS_TAG, "").isdigit():
@@ -134,30 +90,29 @@ def _steps_per_epoch(tags: dict[str, str], params: dict[str, str]) -> int | None
     return math.ceil(n / int(batch))
 
 
-def load_jobs(client: MlflowClient, runs: list[Run]) -> list[JobSummary]:
+def load_jobs(tracker: Tracker, runs: list[Run]) -> list[JobSummary]:
     jobs = []
     for run in runs:
-        curves = {key: [m.value for m in sorted(client.get_metric_history(run.info.run_id, key),
-                                                key=lambda m: m.step)] for key in CURVES}
+        curves = {key: [value for _, value in tracker.metric_history(run.info.run_id, key)] for key in CURVES}
         tags, params = dict(run.data.tags), dict(run.data.params)
         overrides = json.loads(tags[OVERRIDES_TAG]) if OVERRIDES_TAG in tags else None
         choices = json.loads(tags[CHOICES_TAG]) if CHOICES_TAG in tags else None
         jobs.append(JobSummary(run.info.run_id, run.info.run_name or run.info.run_id, run.info.status, params,
-                               curves, overrides, choices, tags.get("failure_reason", ""),
+                               curves, overrides, choices, tags.get(FAILURE_TAG, ""),
                                _steps_per_epoch(tags, params)))
     return jobs
 
 
 def varying_params(jobs: list[JobSummary]) -> list[str]:
     """The config keys whose values differ between jobs: what the sweep swept."""
-    keys = sorted({k for j in jobs for k in j.params if not k.startswith(IGNORED_PARAMS)})
+    keys = sorted({k for j in jobs for k in j.params if defines_the_run(k)})
     return [k for k in keys if len({j.params.get(k) for j in jobs}) > 1]
 
 
 def _split(overrides: list[str]) -> dict[str, str]:
     """{"optimizer": "sgd", "beta": "0.1"} from ["optimizer=sgd", "beta=0.1"] (less tracking/hydra ones)."""
     pairs = (o.split("=", 1) for o in overrides if "=" in o)
-    return {k.lstrip("+~"): v for k, v in pairs if not k.lstrip("+~").startswith(IGNORED_OVERRIDES)}
+    return {k.lstrip("+~"): v for k, v in pairs if defines_the_run(k)}
 
 
 def _differing(dicts: list[dict[str, str]], keys: list[str]) -> list[str]:
@@ -327,18 +282,22 @@ def _plot_tradeoff(ax: Axes, jobs: list[JobSummary], x_key: str, other: list[str
         ax.legend(fontsize=7, loc="best")
 
 
-def compare(client: MlflowClient, runs: list[Run], out_dir: Path, threshold: float | None = None,
+def compare(tracker: Tracker, runs: list[Run], out_dir: Path, threshold: float | None = None,
             title: str = "") -> tuple[list[dict[str, object]], Path, Path]:
     """Summary table, `summary.csv` and `convergence.png` in `out_dir` for `runs`; prints the table."""
-    jobs = load_jobs(client, runs)
+    jobs = load_jobs(tracker, runs)
     columns = Columns.of(jobs)
     threshold = add_speedups(jobs, threshold)
     table = rows(jobs, columns)
     csv_path = write_csv(table, out_dir / "summary.csv")
     png_path = plot_convergence(jobs, columns, out_dir / "convergence.png", threshold)
     failed = [j for j in jobs if not j.finished]
-    print(f"\n{title or 'comparison'}: {len(jobs)} runs, {len(failed)} not FINISHED; "
-          f"epochs (and optimizer steps) to reach loss <= {threshold:.4g}, speed-up against the slowest:")
+    if len(jobs) - len(failed) >= 2:
+        print(f"\n{title or 'comparison'}: {len(jobs)} runs, {len(failed)} not FINISHED; "
+              f"epochs (and optimizer steps) to reach loss <= {threshold:.4g}, speed-up against the slowest:")
+    else:
+        print(f"\n{title or 'comparison'}: {len(jobs)} runs, {len(failed)} not FINISHED: nothing to compare "
+              "speed against (that needs two FINISHED runs)")
     print(format_table(table))
     for j in failed:
         print(f"  {j.status} {columns.label(j)}: {j.failure_reason or '(no reason recorded)'}")
@@ -346,12 +305,12 @@ def compare(client: MlflowClient, runs: list[Run], out_dir: Path, threshold: flo
     return table, csv_path, png_path
 
 
-def report_sweep(client: MlflowClient, parent_run_id: str, out_dir: Path,
+def report_sweep(tracker: Tracker, parent_run_id: str, out_dir: Path,
                  threshold: float | None = None) -> list[dict[str, object]]:
     """Compare a sweep's child runs and store `comparison/*` on the parent run."""
-    parent = client.get_run(parent_run_id)
-    table, csv_path, png_path = compare(client, child_runs(client, parent_run_id), out_dir, threshold,
-                                       title=f"sweep {parent.info.run_name} ({parent_run_id})")
-    client.log_artifact(parent_run_id, str(csv_path), "comparison")
-    client.log_artifact(parent_run_id, str(png_path), "comparison")
+    parent = tracker.get_run(parent_run_id)
+    table, csv_path, png_path = compare(tracker, tracker.child_runs(parent_run_id), out_dir, threshold,
+                                        title=f"{parent.info.run_name} ({parent_run_id})")
+    tracker.log_artifact(parent_run_id, csv_path, "comparison")
+    tracker.log_artifact(parent_run_id, png_path, "comparison")
     return table

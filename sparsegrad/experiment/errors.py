@@ -1,6 +1,17 @@
-"""The errors the runner reports to users in one line (no traceback)."""
+"""The errors the runner reports to users in one line (no traceback), and the exit codes."""
 
 from __future__ import annotations
+
+import sys
+from typing import NoReturn
+
+EXIT_CONFIG, EXIT_FAILED, EXIT_INTERRUPTED = 2, 1, 130
+
+
+def exit_with(message: str, code: int) -> NoReturn:
+    """End the program with one line on stderr and `code` (a SystemExit, which Hydra lets through)."""
+    print(message, file=sys.stderr, flush=True)
+    sys.exit(code)
 
 
 class ExperimentError(Exception):

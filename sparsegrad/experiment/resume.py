@@ -17,7 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from sparsegrad.experiment.checkpoint import FILENAME, checkpoint_epoch
 from sparsegrad.experiment.errors import ExperimentError
-from sparsegrad.experiment.tracking import Tracker
+from sparsegrad.experiment.tracking import RUN_DIR_TAG, Tracker
 
 RUN_ID_FILE = "mlflow_run_id"
 
@@ -50,7 +50,7 @@ def find_resume_point(target: str, tracker: Tracker, staging: Path) -> ResumePoi
     else:
         run_id = str(target)
     try:
-        run = tracker.client.get_run(run_id)
+        run = tracker.get_run(run_id)
     except MlflowException:
         raise ExperimentError(
             f"trainer.resume={target}: neither a run directory nor a run id in {tracker.uri}"
@@ -59,15 +59,15 @@ def find_resume_point(target: str, tracker: Tracker, staging: Path) -> ResumePoi
         raise ExperimentError(f"trainer.resume={target}: run {run_id} already FINISHED; nothing to resume")
 
     candidates = [directory / FILENAME] if directory.is_dir() else []
-    if "run_dir" in run.data.tags:
-        candidates.append(Path(run.data.tags["run_dir"]) / FILENAME)
+    if RUN_DIR_TAG in run.data.tags:
+        candidates.append(Path(run.data.tags[RUN_DIR_TAG]) / FILENAME)
     found = [(checkpoint_epoch(c), c) for c in dict.fromkeys(candidates) if c.is_file()]
     if found:
         epoch, checkpoint = max(found, key=lambda pair: pair[0])
         source = str(checkpoint)
     else:
         try:
-            checkpoint = Path(tracker.client.download_artifacts(run_id, f"checkpoint/{FILENAME}", str(staging)))
+            checkpoint = tracker.download(run_id, f"checkpoint/{FILENAME}", staging)
         except (MlflowException, OSError):
             raise ExperimentError(
                 f"trainer.resume={target}: run {run_id} has no checkpoint (it stopped before "
@@ -76,7 +76,7 @@ def find_resume_point(target: str, tracker: Tracker, staging: Path) -> ResumePoi
         epoch = checkpoint_epoch(checkpoint)
         source = f"artifact checkpoint/{FILENAME}"
     try:
-        config_file = Path(tracker.client.download_artifacts(run_id, "config.yaml", str(staging)))
+        config_file = tracker.download(run_id, "config.yaml", staging)
     except (MlflowException, OSError):
         raise ExperimentError(f"trainer.resume={target}: run {run_id} has no config.yaml artifact, so it "
                               "was not started by this program") from None

@@ -1,107 +1,89 @@
-"""The config schema: structured configs in Hydra's ConfigStore, plus range checks.
+"""What a config may hold, checked before any data is loaded or any run opened.
 
-Hydra checks types and unknown keys while composing (the dataclasses below make
-every node typed and closed); `validate` checks values and ranges before any
-data is loaded, and raises `ConfigError` naming the key and what is allowed.
+Every default lives once, in conf/. The schema has two halves:
+- the runner's own keys (`trainer`, `tracking`, `beta`, `seed`): typed dataclasses in
+  Hydra's ConfigStore, so composing rejects a wrong type or an unknown key;
+- the groups Hydra builds objects from (`model`, `optimizer`, `schedule`, `sparsity`):
+  each option's schema is its `_target_`'s signature. Its keys are the arguments, its
+  types their annotations, its ranges what the class itself checks (`ArgumentError`),
+  found by building the object once on a stand-in. Adding an optimizer is a class and
+  a YAML file.
+`validate` raises ConfigError naming the key, its value and what is allowed.
 """
 
 from __future__ import annotations
 
+import inspect
+import math
+import types
+import typing
 from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
-from typing import get_type_hints
+from typing import Any, get_type_hints
 
+import numpy as np
 from hydra.core.config_store import ConfigStore
-from omegaconf import DictConfig, OmegaConf
+from hydra.utils import get_method
+from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
 
+from sparsegrad.checks import ArgumentError
 from sparsegrad.data import DATASETS
+from sparsegrad.data.registry import OPTIONS as DATA_OPTIONS
 from sparsegrad.experiment.errors import ConfigError
-from sparsegrad.nn.activation import ACTIVATIONS
 
-OPTIMIZERS = ("gd", "sgd", "adam")
-SPARSITIES = ("kl", "l1", "none")
-SCHEDULES = ("constant", "linear", "exponential", "cosine", "step")
-
-
-@dataclass
-class ModelConfig:
-    name: str = "autoencoder"
-    input_dim: int = 784
-    hidden_dim: int = 64
-    hidden_activation: str = "sigmoid"
-    output_activation: str = "sigmoid"
+BUILT_GROUPS = ("model", "optimizer", "schedule", "sparsity")  # made by hydra.utils.instantiate
+# Keys that say how to run and record a run, not what it computes: they name no run, tell no
+# two jobs of a sweep apart, and a resumed run takes them from its command line.
+HOW_NOT_WHAT = ("trainer.progress", "trainer.checkpoint", "trainer.resume", "trainer.blas_threads",
+                "tracking.", "hydra.", "hydra/")
+MAX_WEIGHTS = 10**8  # float32 weights in the model: 400 MB per copy; Adam keeps three
 
 
-@dataclass
-class OptimizerConfig:
-    name: str = "adam"
-    lr: float = 0.01
-    momentum: float = 0.0  # sgd
-    nesterov: bool = False  # sgd
-    weight_decay: float = 0.0  # sgd, adam
-    beta1: float = 0.9  # adam
-    beta2: float = 0.999  # adam
-    eps: float = 1e-8  # adam
-
-
-@dataclass
-class SparsityConfig:
-    name: str = "kl"
-    target: float = 0.1  # rho: the mean activation each hidden unit should have (kl)
-
-
-@dataclass
-class ScheduleConfig:
-    name: str = "linear"
-    end_factor: float = 0.1  # linear, cosine: the last epoch's lr is lr * end_factor
-    gamma: float = 0.95  # exponential, step
-    step_size: int = 10  # step: epochs between two multiplications by gamma
-
-
-@dataclass
-class DataConfig:
-    name: str = "mnist"
-    path: str | None = None  # a directory or file instead of the default location
-    limit: int | None = None  # keep the first N training images
-    n_train: int = 2000  # synthetic
-    n_test: int = 500  # synthetic
+def defines_the_run(key: str) -> bool:
+    """False for keys (or `key=value` overrides, `hydra/launcher` choices) in HOW_NOT_WHAT."""
+    return not key.lstrip("+~").startswith(HOW_NOT_WHAT)
 
 
 @dataclass
 class TrainerConfig:
-    epochs: int = 50
-    batch_size: int | None = 32  # null: full batch (gradient descent)
-    log_every_n_steps: int = 50  # step_loss is recorded every N steps
-    progress: bool = True  # a progress bar per epoch
-    checkpoint: bool = True  # save a checkpoint at the end of every epoch
-    resume: str | None = None  # a run id or run directory to continue
-    blas_threads: int | None = 1  # BLAS threads while training; null: the BLAS library's default
+    epochs: int = MISSING
+    batch_size: int | None = MISSING  # null: full batch (gradient descent)
+    log_every_n_steps: int = MISSING
+    progress: bool = MISSING
+    checkpoint: bool = MISSING
+    resume: str | None = MISSING
+    blas_threads: int | None = MISSING
 
 
 @dataclass
 class TrackingConfig:
-    uri: str = "sqlite:///${project_root:}/mlflow.db"
-    experiment: str = "sparsegrad"
-    run_name: str | None = None
+    uri: str = MISSING
+    experiment: str = MISSING
+    run_name: str | None = MISSING
 
 
 @dataclass
 class Config:
-    model: ModelConfig = field(default_factory=ModelConfig)
-    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
-    sparsity: SparsityConfig = field(default_factory=SparsityConfig)
-    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
-    data: DataConfig = field(default_factory=DataConfig)
+    model: Any = MISSING
+    optimizer: Any = MISSING
+    sparsity: Any = MISSING
+    schedule: Any = MISSING
+    data: Any = MISSING
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
-    beta: float = 0.1  # weight of the sparsity penalty in the loss
-    seed: int = 0
+    beta: float = MISSING
+    seed: int = MISSING
 
 
 def project_root() -> Path:
     """The checkout this package runs from (where conf/ lives), else the working directory."""
     root = Path(__file__).resolve().parents[2]
     return root if (root / "conf" / "config.yaml").is_file() else Path.cwd()
+
+
+def options(group: str) -> list[str]:
+    """The options of a config group: the YAML files in conf/<group>/."""
+    return sorted(p.stem for p in (project_root() / "conf" / group).glob("*.yaml"))
 
 
 def register_configs() -> None:
@@ -111,74 +93,159 @@ def register_configs() -> None:
         OmegaConf.register_new_resolver("project_root", lambda: project_root().as_posix())
 
 
-def _check(ok: bool, key: str, value: object, allowed: str) -> None:
-    if not ok:
-        raise ConfigError(key, value, allowed)
+# --- keys -----------------------------------------------------------------------------------
+
+def _signature(node: DictConfig) -> inspect.Signature | None:
+    target = node.get("_target_")
+    return inspect.signature(get_method(target)) if target else None
 
 
-def _one_of(key: str, value: str, choices: tuple[str, ...]) -> None:
-    _check(value in choices, key, value, f"one of {', '.join(choices)}")
+def _built_keys(node: DictConfig) -> list[str]:
+    """The keys an instantiated option takes: its target's arguments (less those the run passes)."""
+    signature = _signature(node)
+    if signature is None:
+        return []
+    return [name for name, p in signature.parameters.items()
+            if name not in PASSED_BY_THE_RUN and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
 
 
-def schema_keys(dotted: str) -> list[str] | None:
-    """The keys the schema allows in the node at `dotted` ("" is the root); None if there is no such node."""
+PASSED_BY_THE_RUN = ("params", "optimizer", "rng", "self")
+
+
+def keys_of(cfg: DictConfig | None, dotted: str) -> list[str] | None:
+    """The keys allowed in the node at `dotted` ("" is the root); None if unknown."""
+    if dotted in BUILT_GROUPS and cfg is not None:
+        return _built_keys(cfg[dotted])
+    if dotted == "data" and cfg is not None:
+        return ["name", "path", "limit", *DATA_OPTIONS.get(cfg.data.name, ())]
     node: object = Config
     for part in filter(None, dotted.split(".")):
         node = get_type_hints(node).get(part) if is_dataclass(node) else None
     return [f.name for f in fields(node)] if is_dataclass(node) else None
 
 
-def _check_keys(node: DictConfig, schema: type, prefix: str = "") -> None:
-    """Reject keys the schema lacks, at every level (`+optimizer.lrr=1` gets past Hydra's struct mode)."""
-    known = {f.name for f in fields(schema)}
-    types = get_type_hints(schema)
-    for key in node.keys():
-        if not prefix and key == "hydra":
+def _check_keys(cfg: DictConfig) -> None:
+    """Reject keys the schema lacks (`+optimizer.lrr=1` gets past Hydra's struct mode)."""
+    for dotted in ["", "trainer", "tracking", "data", *BUILT_GROUPS]:
+        node = cfg if not dotted else cfg[dotted]
+        allowed = keys_of(cfg, dotted) or []
+        for key in node:
+            if key in ("_target_", "_partial_") or (not dotted and key == "hydra"):
+                continue
+            if key not in allowed:
+                full = f"{dotted}.{key}" if dotted else key
+                where = f"'{dotted}'" if dotted else "the config"
+                raise ConfigError(full, node[key], f"not a key of {where}; the keys are {', '.join(allowed)}")
+
+
+# --- types and ranges of the built groups ----------------------------------------------------------
+
+def _fits(value: object, hint: object) -> bool:
+    """Does a config value fit a constructor's annotation (float, int, bool, str, tuple, X | None)?"""
+    if hint is inspect.Parameter.empty or hint is Any:
+        return True
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_fits(value, h) for h in typing.get_args(hint))
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if origin is tuple or hint is tuple:
+        args = typing.get_args(hint)
+        return isinstance(value, ListConfig | list | tuple) and (
+            not args or len(args) == len(value) and all(_fits(v, a) for v, a in zip(value, args)))
+    return isinstance(hint, type) and isinstance(value, hint)
+
+
+def _describe(hint: object) -> str:
+    names = {int: "an integer", float: "a number", bool: "true or false", str: "a string", type(None): "null"}
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_describe(h) for h in typing.get_args(hint))
+    if origin is tuple:
+        return "a list [" + ", ".join(_describe(a) for a in typing.get_args(hint)) + "]"
+    return names.get(hint, str(hint))
+
+
+def _check_types(cfg: DictConfig, group: str) -> None:
+    node = cfg[group]
+    signature = _signature(node)
+    if signature is None:
+        return
+    target = get_method(node._target_)
+    hints = get_type_hints(target.__init__ if inspect.isclass(target) else target)
+    for key in _built_keys(node):
+        if key in node and not _fits(node[key], hints.get(key, inspect.Parameter.empty)):
+            raise ConfigError(f"{group}.{key}", node[key], _describe(hints[key]))
+
+
+def _check_ranges(cfg: DictConfig) -> None:
+    """Build each object once on a stand-in: the classes check their own arguments."""
+    from hydra.utils import instantiate
+
+    from sparsegrad.nn import Parameter
+
+    m = cfg.model
+    weights = m.get("input_dim", 1) * m.get("hidden_dim", 1)
+    if isinstance(weights, int) and weights > MAX_WEIGHTS:
+        raise ConfigError("model.hidden_dim", m.hidden_dim,
+                          f"at most {MAX_WEIGHTS // m.input_dim} with model.input_dim={m.input_dim} "
+                          f"(the weights would take {2 * weights * 4 / 1e9:.3g} GB)")
+    made: dict[str, object] = {}
+    stand_in = [Parameter(np.zeros(1, dtype=np.float32))]
+    passed = {"model": (), "optimizer": (stand_in,), "schedule": (None,), "sparsity": ()}
+    for group in BUILT_GROUPS:
+        if not cfg[group].get("_target_"):
             continue
-        if key not in known:
-            where = f"'{prefix[:-1]}'" if prefix else "the config"
-            raise ConfigError(f"{prefix}{key}", node[key],
-                              f"not a key of {where}; the keys are {', '.join(f.name for f in fields(schema))}")
-        if is_dataclass(types[key]) and isinstance(node[key], DictConfig):
-            _check_keys(node[key], types[key], f"{prefix}{key}.")
+        args = (made["optimizer"],) if group == "schedule" else passed[group]
+        try:
+            built = instantiate(cfg[group], _convert_="all")
+            made[group] = built(*args) if cfg[group].get("_partial_") else built
+        except Exception as exc:  # hydra wraps what the constructor raised
+            cause = exc
+            while cause is not None and not isinstance(cause, ArgumentError | ValueError):
+                cause = cause.__cause__
+            if isinstance(cause, ArgumentError):
+                raise ConfigError(f"{group}.{cause.name}", cause.value, cause.allowed) from None
+            detail = str(cause or exc).splitlines()[0]
+            raise ConfigError(group, cfg[group].get("_target_"), f"it cannot be built: {detail}") from None
+    penalty = made.get("sparsity")
+    if getattr(penalty, "needs_unit_interval", False) and m.get("hidden_activation") != "sigmoid":
+        raise ConfigError("model.hidden_activation", m.get("hidden_activation"),
+                          "sigmoid with this sparsity penalty (it needs activations in (0, 1))")
+
+
+# --- everything ------------------------------------------------------------------------------------
+
+def _check(ok: bool, key: str, value: object, allowed: str) -> None:
+    if not ok:
+        raise ConfigError(key, value, allowed)
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def validate(cfg: DictConfig) -> None:
-    """Range and choice checks that types alone cannot express; raises ConfigError."""
-    _check_keys(cfg, Config)
-    m, o, s, sch, d, t = cfg.model, cfg.optimizer, cfg.sparsity, cfg.schedule, cfg.data, cfg.trainer
-    _one_of("model.name", m.name, ("autoencoder",))
-    _check(m.input_dim >= 1, "model.input_dim", m.input_dim, "an integer >= 1")
-    _check(m.hidden_dim >= 1, "model.hidden_dim", m.hidden_dim, "an integer >= 1")
-    _one_of("model.hidden_activation", m.hidden_activation, tuple(ACTIVATIONS))
-    _one_of("model.output_activation", m.output_activation, tuple(ACTIVATIONS))
+    """Keys, types and ranges of the whole config; raises ConfigError."""
+    _check_keys(cfg)
+    for group in BUILT_GROUPS:
+        _check_types(cfg, group)
+    _check(_number(cfg.beta) and cfg.beta >= 0, "beta", cfg.beta, "a finite number >= 0")
+    _check(0 <= cfg.seed < 2**32, "seed", cfg.seed, "an integer in [0, 2^32)")
 
-    _one_of("optimizer.name", o.name, OPTIMIZERS)
-    _check(o.lr > 0, "optimizer.lr", o.lr, "a number > 0")
-    _check(0 <= o.momentum < 1, "optimizer.momentum", o.momentum, "a number in [0, 1)")
-    _check(not o.nesterov or o.momentum > 0, "optimizer.nesterov", o.nesterov,
-           "true only with optimizer.momentum > 0")
-    _check(o.weight_decay >= 0, "optimizer.weight_decay", o.weight_decay, "a number >= 0")
-    _check(0 <= o.beta1 < 1, "optimizer.beta1", o.beta1, "a number in [0, 1)")
-    _check(0 <= o.beta2 < 1, "optimizer.beta2", o.beta2, "a number in [0, 1)")
-    _check(o.eps > 0, "optimizer.eps", o.eps, "a number > 0")
-
-    _one_of("sparsity.name", s.name, SPARSITIES)
-    _check(0 < s.target < 1, "sparsity.target", s.target, "a number strictly between 0 and 1")
-    _check(cfg.beta >= 0, "beta", cfg.beta, "a number >= 0")
-    _check(s.name != "kl" or m.hidden_activation == "sigmoid", "model.hidden_activation",
-           m.hidden_activation, "sigmoid with sparsity=kl (KL needs activations in (0, 1))")
-
-    _one_of("schedule.name", sch.name, SCHEDULES)
-    _check(0 < sch.end_factor <= 1, "schedule.end_factor", sch.end_factor, "a number in (0, 1]")
-    _check(0 < sch.gamma <= 1, "schedule.gamma", sch.gamma, "a number in (0, 1]")
-    _check(sch.step_size >= 1, "schedule.step_size", sch.step_size, "an integer >= 1")
-
-    _one_of("data.name", d.name, DATASETS)
-    _check(d.limit is None or d.limit >= 1, "data.limit", d.limit, "null or an integer >= 1")
-    _check(d.n_train >= 1, "data.n_train", d.n_train, "an integer >= 1")
-    _check(d.n_test >= 1, "data.n_test", d.n_test, "an integer >= 1")
-    _check(d.name != "idx" or d.path is not None, "data.path", d.path,
+    d, t = cfg.data, cfg.trainer
+    _check(d.get("name") in DATASETS, "data.name", d.get("name"), f"one of {', '.join(DATASETS)}")
+    limit = d.get("limit")
+    _check(limit is None or isinstance(limit, int) and limit >= 1, "data.limit", limit, "null or an integer >= 1")
+    for key in DATA_OPTIONS.get(d.name, ()):
+        _check(isinstance(d[key], int) and d[key] >= 1, f"data.{key}", d[key], "an integer >= 1")
+    _check(d.name != "idx" or d.get("path") is not None, "data.path", d.get("path"),
            "a directory of IDX files with data=idx")
 
     _check(t.epochs >= 1, "trainer.epochs", t.epochs, "an integer >= 1")
@@ -188,3 +255,4 @@ def validate(cfg: DictConfig) -> None:
     _check(t.blas_threads is None or t.blas_threads >= 1, "trainer.blas_threads", t.blas_threads,
            "null (the BLAS library's default) or an integer >= 1")
     _check(bool(cfg.tracking.experiment), "tracking.experiment", cfg.tracking.experiment, "a non-empty name")
+    _check_ranges(cfg)

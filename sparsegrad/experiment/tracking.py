@@ -1,7 +1,8 @@
-"""MLflow: where runs live, and writing params, metrics, artifacts and outcomes to them.
+"""MLflow, through one door: where runs live, the tags they carry, and every query and write.
 
 Everything goes through one `MlflowClient` with explicit run ids (no global
-"active run"), so a sweep's parent and its jobs never mix each other up.
+"active run"), so a sweep's parent and its jobs never mix each other up. No other
+module imports mlflow's client or writes a tag name of its own.
 """
 
 from __future__ import annotations
@@ -12,14 +13,36 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from omegaconf import DictConfig, OmegaConf
 
 from sparsegrad.experiment.errors import TrackingUnreachable
 
-MAX_BATCH = 1000  # MLflow takes at most 1,000 metrics (and 100 params) in one log_batch
-_open_runs: dict[str, str] = {}  # run id -> store URI: the runs this process started and has not ended
+if TYPE_CHECKING:
+    from mlflow.entities import Run as MlflowRun
+
+URI_ENV = "SPARSEGRAD_TRACKING_URI"  # overrides the default store for train.py, compare.py and notebooks
+MAX_METRICS, MAX_PARAMS = 1000, 100  # what MLflow takes in one log_batch
+
+# Tags: names written here only.
+PARENT_TAG = "mlflow.parentRunId"
+FAILURE_TAG = "failure_reason"  # why a run is FAILED or KILLED
+RUN_DIR_TAG = "run_dir"  # the run's folder (checkpoint, plots) on the machine that ran it
+STEPS_TAG = "steps_per_epoch"  # optimizer steps per epoch
+RESUMED_FROM_TAG, RESUMED_AFTER_TAG = "resumed_from", "resumed_after_epoch"
+SWEEP_TAG = "sparsegrad.sweep"  # "parent" on a sweep's parent run, "child" on its jobs
+OVERRIDES_TAG = "sparsegrad.overrides"  # a job's command-line overrides (JSON list)
+CHOICES_TAG = "sparsegrad.choices"  # its config-group choices (JSON object)
+SWEEP_JOB_TAG = "sweep_job"  # a job's number in its sweep
+JOBS_TAG, JOBS_FAILED_TAG = "jobs", "jobs_failed"  # on a sweep's parent when it ends
+
+
+def default_tracking_uri() -> str:
+    """$SPARSEGRAD_TRACKING_URI, else the project's store: `sqlite:///<project root>/mlflow.db`."""
+    from sparsegrad.experiment.schema import project_root
+
+    return os.environ.get(URI_ENV) or f"sqlite:///{(project_root() / 'mlflow.db').as_posix()}"
 
 
 def sqlite_path(uri: str) -> Path | None:
@@ -80,46 +103,52 @@ def flatten(cfg: DictConfig, exclude: tuple[str, ...] = ()) -> dict[str, str]:
 
 
 class Tracker:
-    """One MLflow experiment: opens runs in it and writes to them."""
+    """A tracking store, and (when named) one experiment in it that new runs go to."""
 
-    def __init__(self, uri: str, experiment: str) -> None:
+    def __init__(self, uri: str, experiment: str | None = None) -> None:
         check_reachable(uri)  # first: an unreachable store is reported before mlflow's slow import
         from mlflow.tracking import MlflowClient  # mlflow costs seconds to import: only when tracking
 
         self.uri = uri
-        self.client = MlflowClient(tracking_uri=uri)
-        found = self.client.get_experiment_by_name(experiment)
-        if found is None:
-            self.experiment_id = self._create_experiment(experiment)
-        else:
-            self.experiment_id = found.experiment_id
+        self._client = MlflowClient(tracking_uri=uri)
+        self.experiment_id = self._experiment_id(experiment) if experiment is not None else None
 
-    def _create_experiment(self, name: str) -> str:
+    def _experiment_id(self, name: str) -> str:
         from mlflow.exceptions import MlflowException
 
+        found = self._client.get_experiment_by_name(name)
+        if found is not None:
+            return found.experiment_id
         try:
-            return self.client.create_experiment(name, artifact_location=artifact_location(self.uri, name))
+            return self._client.create_experiment(name, artifact_location=artifact_location(self.uri, name))
         except MlflowException:  # made meanwhile by a parallel job
-            found = self.client.get_experiment_by_name(name)
+            found = self._client.get_experiment_by_name(name)
             if found is None:
                 raise
             return found.experiment_id
+
+    # --- runs: open, write, end ---------------------------------------------------------------
 
     def start_run(self, name: str | None, tags: Mapping[str, str] | None = None,
                   parent_run_id: str | None = None) -> str:
         all_tags = dict(tags or {})
         if parent_run_id:
-            all_tags["mlflow.parentRunId"] = parent_run_id
-        run = self.client.create_run(self.experiment_id, run_name=name, tags=all_tags)
-        _open_runs[run.info.run_id] = self.uri
-        return run.info.run_id
+            all_tags[PARENT_TAG] = parent_run_id
+        return self._client.create_run(self.experiment_id, run_name=name, tags=all_tags).info.run_id
+
+    def reopen(self, run_id: str, tags: Mapping[str, str]) -> None:
+        """A KILLED or FAILED run RUNNING again (resumed), without its old failure reason."""
+        self._client.update_run(run_id, status="RUNNING")
+        if FAILURE_TAG in self.get_run(run_id).data.tags:
+            self._client.delete_tag(run_id, FAILURE_TAG)
+        self.set_tags(run_id, tags)
 
     def log_params(self, run_id: str, params: Mapping[str, str]) -> None:
         from mlflow.entities import Param
 
         items = [Param(k, v) for k, v in params.items()]
-        for i in range(0, len(items), 100):
-            self.client.log_batch(run_id, params=items[i:i + 100])
+        for i in range(0, len(items), MAX_PARAMS):
+            self._client.log_batch(run_id, params=items[i:i + MAX_PARAMS])
 
     def log_metrics(self, run_id: str, rows: Iterable[tuple[str, float, int]]) -> None:
         """Send (key, value, step) rows in as few calls as MLflow allows."""
@@ -127,57 +156,77 @@ class Tracker:
 
         now = int(time.time() * 1000)
         metrics = [Metric(key, float(value), now, step) for key, value, step in rows]
-        for i in range(0, len(metrics), MAX_BATCH):
-            self.client.log_batch(run_id, metrics=metrics[i:i + MAX_BATCH])
+        for i in range(0, len(metrics), MAX_METRICS):
+            self._client.log_batch(run_id, metrics=metrics[i:i + MAX_METRICS])
 
     def set_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
         for key, value in tags.items():
-            self.client.set_tag(run_id, key, value)
-
-    def delete_tag(self, run_id: str, key: str) -> None:
-        """Remove a tag if the run has it."""
-        if key in self.client.get_run(run_id).data.tags:
-            self.client.delete_tag(run_id, key)
+            self._client.set_tag(run_id, key, value)
 
     def log_artifact(self, run_id: str, path: Path, artifact_path: str | None = None) -> None:
-        self.client.log_artifact(run_id, str(path), artifact_path)
+        self._client.log_artifact(run_id, str(path), artifact_path)
 
     def log_text(self, run_id: str, text: str, artifact_file: str) -> None:
-        self.client.log_text(run_id, text, artifact_file)
+        self._client.log_text(run_id, text, artifact_file)
 
     def end_run(self, run_id: str, status: str, reason: str | None = None) -> None:
         """FINISHED, FAILED or KILLED; a failure's reason goes in the tag `failure_reason`."""
         if reason:
-            self.client.set_tag(run_id, "failure_reason", reason[:5000])
-        self.client.set_terminated(run_id, status)
-        _open_runs.pop(run_id, None)
+            self._client.set_tag(run_id, FAILURE_TAG, reason[:5000])
+        self._client.set_terminated(run_id, status)
+
+    def kill_running_children(self, parent_run_id: str, reason: str) -> list[str]:
+        """A parent's children still RUNNING (their workers were killed with it) become KILLED."""
+        killed = []
+        for child in self.child_runs(parent_run_id, status="RUNNING"):
+            run_id = child.info.run_id
+            self._client.set_terminated(run_id, "KILLED")  # first: the status matters most
+            self._client.set_tag(run_id, FAILURE_TAG, f"{reason}; continue it with trainer.resume={run_id}")
+            killed.append(run_id)
+        return killed
+
+    # --- queries ---------------------------------------------------------------------------------
+
+    def get_run(self, run_id: str) -> MlflowRun:
+        return self._client.get_run(run_id)
+
+    def metric_history(self, run_id: str, key: str) -> list[tuple[int, float]]:
+        """(step, value) of a metric, by step."""
+        return sorted((m.step, m.value) for m in self._client.get_metric_history(run_id, key))
+
+    def download(self, run_id: str, artifact: str, directory: Path) -> Path:
+        return Path(self._client.download_artifacts(run_id, artifact, str(directory)))
+
+    def child_runs(self, parent_run_id: str, status: str | None = None) -> list[MlflowRun]:
+        """A sweep's jobs (optionally only those with `status`), oldest first."""
+        experiment_id = self.get_run(parent_run_id).info.experiment_id
+        query = f"tags.`{PARENT_TAG}` = '{parent_run_id}'" + (f" and attributes.status = '{status}'"
+                                                               if status else "")
+        return self._client.search_runs([experiment_id], query, max_results=10_000,
+                                        order_by=["attributes.start_time ASC"])
+
+    def latest_sweep(self, experiment: str | None = None) -> MlflowRun | None:
+        """The most recently started sweep parent run (in `experiment`, else in any experiment)."""
+        if experiment is not None:
+            found = self._client.get_experiment_by_name(experiment)
+            ids = [found.experiment_id] if found else []
+        else:
+            ids = [e.experiment_id for e in self._client.search_experiments()]
+        if not ids:
+            return None
+        runs = self._client.search_runs(ids, f"tags.`{SWEEP_TAG}` = 'parent'", max_results=1,
+                                        order_by=["attributes.start_time DESC"])
+        return runs[0] if runs else None
+
+    def experiment_runs(self, experiment: str) -> list[MlflowRun]:
+        """Every run of an experiment except sweep parents, oldest first."""
+        found = self._client.get_experiment_by_name(experiment)
+        if found is None:
+            raise LookupError(f"no experiment named {experiment!r}")
+        runs = self._client.search_runs([found.experiment_id], "", max_results=10_000,
+                                        order_by=["attributes.start_time ASC"])
+        return [r for r in runs if r.data.tags.get(SWEEP_TAG) != "parent"]
 
     def run_url_hint(self, run_id: str) -> str:
-        db = sqlite_path(self.uri)
-        ui = f"mlflow ui --backend-store-uri {self.uri}" if db else self.uri
+        ui = f"mlflow ui --backend-store-uri {self.uri}" if sqlite_path(self.uri) else self.uri
         return f"run {run_id} in experiment {self.experiment_id}; see it with: {ui}"
-
-
-def kill_orphaned_children(reason: str) -> list[str]:
-    """After an interruption: the RUNNING children of the runs this process left open become KILLED.
-
-    A sweep's parent run stays open in the launching process while its jobs run;
-    a parallel launcher (joblib) kills its worker processes outright when the sweep
-    is interrupted, so their runs cannot record their own end. Returns the run ids
-    marked. (The parent itself is the sweep callback's to end.)
-    """
-    killed: list[str] = []
-    for run_id, uri in list(_open_runs.items()):
-        from mlflow.tracking import MlflowClient  # (only when there are runs: a seconds-long import)
-
-        check_reachable(uri)
-        client = MlflowClient(tracking_uri=uri)
-        experiment_id = client.get_run(run_id).info.experiment_id
-        orphans = client.search_runs([experiment_id], f"tags.mlflow.parentRunId = '{run_id}' and "
-                                     "attributes.status = 'RUNNING'", max_results=10_000)
-        for orphan in orphans:
-            orphan_id = orphan.info.run_id
-            client.set_terminated(orphan_id, "KILLED")  # first: the status matters most
-            client.set_tag(orphan_id, "failure_reason", f"{reason}; continue it with trainer.resume={orphan_id}")
-            killed.append(orphan_id)
-    return killed

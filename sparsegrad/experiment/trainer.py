@@ -1,43 +1,66 @@
-"""The training loop: epochs of shuffled mini-batches, and validation statistics.
+"""The training loop: `fit` runs epochs of shuffled mini-batches and hands each finished one to callbacks.
 
-Nothing here knows about MLflow or plots: `fit` hands each finished epoch to a
-callback, so logging and checkpoints happen between epochs, never per step.
+Nothing here knows about MLflow, plots or files: a callback's `on_epoch_end(state)`
+is where a run records an epoch (checkpoint, metrics). Callbacks run between
+epochs, never per step.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
-from sparsegrad.experiment.builders import LossParts
+from sparsegrad.data import Dataset
+from sparsegrad.experiment.build import Objective
 from sparsegrad.experiment.errors import TrainingDiverged
 from sparsegrad.function import no_grad
 from sparsegrad.nn import AutoEncoder
 from sparsegrad.operations.loss import MSELoss
-from sparsegrad.optim import Optimizer
+from sparsegrad.optim import Optimizer, Schedule
 from sparsegrad.tensor import Tensor
 
 NEAR_ZERO = 0.01  # an activation below this counts as silent
+EPOCH_METRICS = ("loss", "recon_loss", "sparsity_loss", "val_recon_loss", "mean_activation",
+                 "near_zero_fraction", "dead_units", "lr", "epoch_time_s")
 
 
 @dataclass
-class EpochResult:
-    """What one epoch of training measured (means over its steps)."""
+class Settings:
+    """How to train (the `trainer` config less what the runner uses)."""
 
-    epoch: int  # 1-based
-    loss: float
-    recon_loss: float
-    sparsity_loss: float
-    lr: float
-    epoch_time_s: float
-    step_losses: list[tuple[int, float]] = field(default_factory=list)  # (global step, loss)
+    epochs: int
+    batch_size: int | None  # None: full batch
+    log_every_n_steps: int = 50
+    progress: bool = True
+
+
+@dataclass
+class TrainState:
+    """Everything a callback may read, and a checkpoint must hold, after an epoch."""
+
+    model: AutoEncoder
+    optimizer: Optimizer
+    schedule: Schedule
+    rng: np.random.Generator  # the shuffling order's generator
+    epoch: int = 0  # epochs finished
+    history: dict[str, list[float]] = field(default_factory=lambda: {k: [] for k in EPOCH_METRICS})
+    step_losses: list[tuple[int, float]] = field(default_factory=list)  # the last epoch's (global step, loss)
+
+    def last(self) -> dict[str, float]:
+        """The last finished epoch's metrics."""
+        return {key: values[-1] for key, values in self.history.items() if values}
+
+
+class Callback(Protocol):
+    def on_epoch_end(self, state: TrainState) -> None: ...
 
 
 @dataclass
@@ -64,43 +87,66 @@ def batches_per_epoch(n_images: int, batch_size: int | None) -> int:
     return 1 if batch_size is None else math.ceil(n_images / batch_size)
 
 
-def train_epoch(model: AutoEncoder, optimizer: Optimizer, loss_fn: Callable[[AutoEncoder, Tensor], LossParts],
-                images: np.ndarray, batch_size: int | None, rng: np.random.Generator, epoch: int,
-                epochs: int, log_every: int, progress: bool = True) -> EpochResult:
-    """One pass over `images` in a random order (full batch when batch_size is None)."""
+def fit(model: AutoEncoder, optimizer: Optimizer, schedule: Schedule, data: Dataset,
+        callbacks: Sequence[Callback] = (), *, objective: Objective, settings: Settings,
+        rng: np.random.Generator, epochs_done: int = 0,
+        history: dict[str, list[float]] | None = None) -> TrainState:
+    """Train epochs `epochs_done + 1` .. `settings.epochs`; callbacks see each finished epoch.
+
+    `rng` shuffles the images; a resumed run passes the epochs and history of its checkpoint.
+    """
+    state = TrainState(model, optimizer, schedule, rng, epochs_done)
+    state.history.update(history or {})
+    for epoch in range(epochs_done + 1, settings.epochs + 1):
+        # Overflow on the way to a NaN/inf loss is reported as divergence, not as warnings.
+        with np.errstate(over="ignore", invalid="ignore"):
+            row = train_epoch(state, objective, data.train_images, settings, epoch)
+            row.update(vars(validate_model(model, data.test_images)))
+        schedule.step()
+        state.epoch = epoch
+        for key in EPOCH_METRICS:
+            state.history[key].append(float(row[key]))
+        for callback in callbacks:
+            callback.on_epoch_end(state)
+    return state
+
+
+def train_epoch(state: TrainState, objective: Objective, images: np.ndarray, settings: Settings,
+                epoch: int) -> dict[str, float]:
+    """One pass over `images` in a random order; the means of its losses, its lr and its time."""
     start = time.perf_counter()
-    n = len(images)
-    steps = batches_per_epoch(n, batch_size)
-    order = rng.permutation(n) if batch_size is not None else None
-    first_step = (epoch - 1) * steps
-    lr = optimizer.lr
+    model, optimizer, batch_size = state.model, state.optimizer, settings.batch_size
+    steps = batches_per_epoch(len(images), batch_size)
+    order = state.rng.permutation(len(images)) if batch_size is not None else None
+    first_step, lr = (epoch - 1) * steps, optimizer.lr
     total = recon_total = sparsity_total = 0.0
-    step_losses: list[tuple[int, float]] = []
-    bar = tqdm(total=steps, desc=f"epoch {epoch}/{epochs}", disable=None if progress else True, leave=False,
-               mininterval=0.5, dynamic_ncols=True)
+    state.step_losses = []
+    bar = tqdm(total=steps, desc=f"epoch {epoch}/{settings.epochs}", disable=None if settings.progress else True,
+               leave=False, mininterval=0.5, dynamic_ncols=True)
     for i in range(steps):
         batch = images if order is None else images[order[i * batch_size:(i + 1) * batch_size]]
-        loss, recon, sparsity = loss_fn(model, Tensor(batch))
+        loss, recon, sparsity = objective(model, Tensor(batch))
         value = float(loss.data)
         if not math.isfinite(value):
             bar.close()
-            raise TrainingDiverged(
-                f"the loss became {value} at epoch {epoch}, step {i + 1} of {steps} "
-                f"(lr={lr:g}): lower optimizer.lr or check the data"
-            )
+            raise TrainingDiverged(f"the loss became {value} at epoch {epoch}, step {i + 1} of {steps} "
+                                   f"(lr={lr:g}): lower optimizer.lr or check the data")
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
         total += value
         recon_total += float(recon.data)
         sparsity_total += float(sparsity.data)
-        if (first_step + i + 1) % log_every == 0:  # global step, so short epochs log too
-            step_losses.append((first_step + i + 1, value))
+        if (first_step + i + 1) % settings.log_every_n_steps == 0:  # global step, so short epochs log too
+            state.step_losses.append((first_step + i + 1, value))
             bar.set_postfix(loss=f"{value:.4f}", lr=f"{lr:.2g}", refresh=False)
             bar.update(i + 1 - bar.n)
     bar.close()
-    return EpochResult(epoch, total / steps, recon_total / steps, sparsity_total / steps, lr,
-                       time.perf_counter() - start, step_losses)
+    if not all(np.isfinite(p.data).all() for p in model.parameters()):  # the last step's update
+        raise TrainingDiverged(f"the weights became inf or NaN at epoch {epoch}, step {steps} of {steps} "
+                               f"(lr={lr:g}): lower optimizer.lr or check the data")
+    return {"loss": total / steps, "recon_loss": recon_total / steps, "sparsity_loss": sparsity_total / steps,
+            "lr": lr, "epoch_time_s": time.perf_counter() - start}
 
 
 def validate_model(model: AutoEncoder, images: np.ndarray, chunk: int = 10_000) -> Validation:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+from sparsegrad.checks import check
 from sparsegrad.optim.optimizer import Optimizer
 
 
@@ -45,10 +46,12 @@ class ConstantLR(Schedule):
 
 
 class _AnnealLR(Schedule):
-    """From base_lr at epoch 0 to end_lr at the last epoch (epochs - 1), along `weight`."""
+    """From base_lr at epoch 0 to base_lr * end_factor at the last epoch (epochs - 1), along `weight`."""
 
-    def __init__(self, optimizer: Optimizer, end_lr: float, epochs: int) -> None:
-        self.end_lr, self.epochs = float(end_lr), int(epochs)
+    def __init__(self, optimizer: Optimizer, end_factor: float, epochs: int) -> None:
+        check(0 < end_factor <= 1, "end_factor", end_factor, "a number in (0, 1]")
+        check(epochs >= 1, "epochs", epochs, "an integer >= 1")
+        self.end_factor, self.epochs = float(end_factor), int(epochs)
         super().__init__(optimizer)
 
     def weight(self, fraction: float) -> float:
@@ -59,18 +62,18 @@ class _AnnealLR(Schedule):
         if self.epochs <= 1:
             return self.base_lr
         w = self.weight(min(epoch, self.epochs - 1) / (self.epochs - 1))
-        return w * self.base_lr + (1.0 - w) * self.end_lr  # both ends exact
+        return w * self.base_lr + (1.0 - w) * self.base_lr * self.end_factor  # both ends exact
 
 
 class LinearLR(_AnnealLR):
-    """base_lr at epoch 0 to end_lr at the last epoch, in a straight line."""
+    """base_lr at epoch 0 to base_lr * end_factor at the last epoch, in a straight line."""
 
     def weight(self, fraction: float) -> float:
         return 1.0 - fraction
 
 
 class CosineLR(_AnnealLR):
-    """Half a cosine from base_lr at epoch 0 down to end_lr at the last epoch."""
+    """Half a cosine from base_lr at epoch 0 down to base_lr * end_factor at the last epoch."""
 
     def weight(self, fraction: float) -> float:
         return 0.5 * (1.0 + math.cos(math.pi * fraction))
@@ -80,6 +83,7 @@ class ExponentialLR(Schedule):
     """base_lr * gamma^epoch"""
 
     def __init__(self, optimizer: Optimizer, gamma: float) -> None:
+        check(0 < gamma <= 1, "gamma", gamma, "a number in (0, 1]")
         self.gamma = float(gamma)
         super().__init__(optimizer)
 
@@ -91,6 +95,8 @@ class StepLR(Schedule):
     """base_lr * gamma^(epoch // step_size): multiplied by gamma every step_size epochs."""
 
     def __init__(self, optimizer: Optimizer, step_size: int, gamma: float) -> None:
+        check(step_size >= 1, "step_size", step_size, "an integer >= 1")
+        check(0 < gamma <= 1, "gamma", gamma, "a number in (0, 1]")
         self.step_size, self.gamma = int(step_size), float(gamma)
         super().__init__(optimizer)
 

@@ -7,26 +7,27 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sparsegrad.experiment.builders import build_loss, build_model, build_optimizer, build_schedule
+from sparsegrad.experiment.build import build
 from sparsegrad.experiment.errors import ConfigError
-from sparsegrad.experiment.schema import OPTIMIZERS, SCHEDULES, SPARSITIES, project_root, validate
-from sparsegrad.experiment.tracking import sqlite_path
+from sparsegrad.experiment.schema import options, project_root, validate
+from sparsegrad.experiment.tracking import flatten, sqlite_path
 from sparsegrad.nn import AutoEncoder
+from sparsegrad.nn.sparsity import KLSparsity, L1Sparsity
 from sparsegrad.optim import GD, SGD, Adam, ConstantLR, CosineLR, ExponentialLR, LinearLR, StepLR
 from sparsegrad.tensor import Tensor
 
-from .conftest import CONF, ROOT
+from .conftest import ROOT
 
 
-def options(group: str) -> list[str]:
-    return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
+def built(cfg):
+    return build(cfg, np.random.default_rng(0))
 
 
 def test_the_groups_hold_exactly_the_documented_options():
     assert options("model") == ["autoencoder"]
-    assert options("optimizer") == sorted(OPTIMIZERS) == ["adam", "gd", "sgd"]
-    assert options("sparsity") == sorted(SPARSITIES) == ["kl", "l1", "none"]
-    assert options("schedule") == sorted(SCHEDULES) == ["constant", "cosine", "exponential", "linear", "step"]
+    assert options("optimizer") == ["adam", "gd", "sgd"]
+    assert options("sparsity") == ["kl", "l1", "none"]
+    assert options("schedule") == ["constant", "cosine", "exponential", "linear", "step"]
     assert options("data") == ["fashion_mnist", "idx", "mnist", "mnist_sample", "synthetic"]
 
 
@@ -34,19 +35,19 @@ def test_defaults_reproduce_the_seed_experiment(make_config):
     cfg = make_config()
     validate(cfg)
     assert cfg.data.name == "mnist" and cfg.data.path is None and cfg.data.limit is None
-    assert (cfg.model.name, cfg.model.input_dim, cfg.model.hidden_dim) == ("autoencoder", 784, 64)
+    assert (cfg.model.input_dim, cfg.model.hidden_dim) == (784, 64)
     assert cfg.model.hidden_activation == "sigmoid"
-    assert (cfg.sparsity.name, cfg.sparsity.target, cfg.beta) == ("kl", 0.1, 0.1)
-    assert (cfg.optimizer.name, cfg.optimizer.lr) == ("adam", 0.01)
-    assert (cfg.schedule.name, cfg.schedule.end_factor) == ("linear", 0.1)
+    assert (cfg.sparsity.target, cfg.beta) == (0.1, 0.1)
+    assert cfg.optimizer.lr == 0.01
+    assert cfg.schedule.end_factor == 0.1
     assert (cfg.trainer.batch_size, cfg.trainer.epochs, cfg.seed) == (32, 50, 0)
     assert cfg.tracking.experiment == "sparsegrad"
 
-    model = build_model(cfg, np.random.default_rng(0))
+    parts = built(cfg)
+    model, optimizer, schedule = parts.model, parts.optimizer, parts.schedule
     assert model.encoder[0].weight.data.shape == (784, 64) and model.decoder[0].weight.data.shape == (64, 784)
-    optimizer = build_optimizer(cfg, model)
-    schedule = build_schedule(cfg, optimizer)
     assert isinstance(optimizer, Adam) and isinstance(schedule, LinearLR)
+    assert isinstance(parts.objective.penalty, KLSparsity) and parts.objective.beta == 0.1
     lrs = [optimizer.lr]
     for _ in range(cfg.trainer.epochs - 1):
         schedule.step()
@@ -67,8 +68,32 @@ def test_default_tracking_uri_is_an_absolute_sqlite_store_in_the_project_root(ma
 def test_optimizer_options(make_config, name, kind, lr):
     cfg = make_config(f"optimizer={name}")
     validate(cfg)
-    assert cfg.optimizer.name == name and cfg.optimizer.lr == lr
-    assert type(build_optimizer(cfg, build_model(cfg, np.random.default_rng(0)))) is kind
+    assert cfg.optimizer.lr == lr
+    assert type(built(cfg).optimizer) is kind
+
+
+def test_each_option_logs_only_its_own_arguments(make_config):
+    sgd, adam = flatten(make_config("optimizer=sgd")), flatten(make_config("optimizer=adam"))
+    assert "optimizer.momentum" in sgd and not any(k.startswith("optimizer.betas") for k in sgd)
+    assert "optimizer.betas" in adam and "optimizer.momentum" not in adam
+    assert "data.n_train" not in flatten(make_config()) and "data.n_train" in flatten(make_config("data=synthetic"))
+
+
+def test_adding_an_optimizer_is_a_class_and_a_yaml_file(make_config, tmp_path):
+    """Any importable class whose first argument is the parameters: its signature is its schema."""
+    cfg = make_config("optimizer=sgd", "+optimizer.dampening=0.5")
+    with pytest.raises(ConfigError, match="optimizer.dampening"):
+        validate(cfg)  # SGD takes no dampening
+    cfg.optimizer._target_ = "tests.experiment.test_config.SGDWithDampening"
+    validate(cfg)
+    assert built(cfg).optimizer.dampening == 0.5
+
+
+class SGDWithDampening(SGD):
+    def __init__(self, params, lr: float, momentum: float = 0.0, nesterov: bool = False,
+                 weight_decay: float = 0.0, dampening: float = 0.0) -> None:
+        super().__init__(params, lr, momentum, nesterov, weight_decay)
+        self.dampening = dampening
 
 
 def test_gd_trains_full_batch_unless_the_command_line_says_otherwise(make_config):
@@ -81,10 +106,10 @@ def test_gd_trains_full_batch_unless_the_command_line_says_otherwise(make_config
 def test_sparsity_options(make_config, name):
     cfg = make_config(f"sparsity={name}", "model.input_dim=4", "model.hidden_dim=3")
     validate(cfg)
-    assert cfg.sparsity.name == name
-    model = build_model(cfg, np.random.default_rng(0))
+    parts = built(cfg)
+    assert type(parts.objective.penalty) is {"kl": KLSparsity, "l1": L1Sparsity, "none": type(None)}[name]
     x = Tensor(np.random.default_rng(1).random((5, 4)).astype(np.float32))
-    total, recon, sparsity = build_loss(cfg)(model, x)
+    total, recon, sparsity = parts.objective(parts.model, x)
     assert float(total.data) == pytest.approx(float(recon.data) + float(sparsity.data), rel=1e-5)
     assert (float(sparsity.data) == 0.0) == (name == "none")
 
@@ -100,9 +125,8 @@ def test_schedule_options(make_config, name, kind, first, last):
     extra = ["schedule.step_size=5"] if name == "step" else []
     cfg = make_config(f"schedule={name}", "trainer.epochs=10", *extra)
     validate(cfg)
-    assert cfg.schedule.name == name
-    optimizer = build_optimizer(cfg, build_model(cfg, np.random.default_rng(0)))
-    schedule = build_schedule(cfg, optimizer)
+    parts = built(cfg)
+    optimizer, schedule = parts.optimizer, parts.schedule
     assert type(schedule) is kind and optimizer.lr == pytest.approx(first)
     for _ in range(9):
         schedule.step()
@@ -112,7 +136,7 @@ def test_schedule_options(make_config, name, kind, first, last):
 def test_model_option(make_config):
     cfg = make_config("model=autoencoder", "model.hidden_dim=16")
     validate(cfg)
-    assert isinstance(build_model(cfg, np.random.default_rng(0)), AutoEncoder)
+    assert isinstance(built(cfg).model, AutoEncoder)
     assert cfg.model.hidden_dim == 16
 
 
@@ -140,15 +164,22 @@ def test_synthetic_sizes_come_from_the_group(make_config):
 @pytest.mark.parametrize("override, key", [
     ("+foo=1", "foo"),
     ("+optimizer.lrr=1", "optimizer.lrr"),  # `+` gets past Hydra's struct check: validate catches it
+    ("+optimizer.momentum=0.5", "optimizer.momentum"),  # SGD's, not Adam's
+    ("optimizer.lr=abc", "optimizer.lr"),  # the type, from Adam's signature
+    ("optimizer.lr=-1", "optimizer.lr"),  # the range, from Adam's own check
     ("+data.foo=1", "data.foo"),
     ("sparsity.target=0", "sparsity.target"),
     ("schedule.end_factor=0", "schedule.end_factor"),
-    ("optimizer.momentum=1", "optimizer.momentum"),
+    ("optimizer=sgd optimizer.momentum=1", "optimizer.momentum"),
+    ("schedule=step schedule.gamma=2", "schedule.gamma"),
+    ("model.hidden_dim=100000000", "model.hidden_dim"),
+    ("beta=inf", "beta"),
+    ("seed=-1", "seed"),
     ("data.limit=0", "data.limit"),
     ("trainer.blas_threads=0", "trainer.blas_threads"),
     ("model.hidden_activation=relu", "model.hidden_activation"),  # KL needs sigmoid
 ])
 def test_validate_names_the_key(make_config, override, key):
     with pytest.raises(ConfigError) as caught:
-        validate(make_config(override))
+        validate(make_config(*override.split()))
     assert caught.value.key == key and f"config error: {key}=" in str(caught.value)

@@ -11,13 +11,14 @@ import pytest
 from hydra.errors import HydraException
 from omegaconf import OmegaConf
 
-from sparsegrad.experiment.builders import build_loss, build_model, build_optimizer
+from sparsegrad.data import Dataset
+from sparsegrad.experiment.build import build
 from sparsegrad.experiment.cli import describe_config_error
 from sparsegrad.experiment.compare import JobSummary, add_speedups, format_table
 from sparsegrad.experiment.errors import TrainingDiverged
-from sparsegrad.experiment.schema import Config
+from sparsegrad.experiment.schema import keys_of
 from sparsegrad.experiment.tracking import artifact_location, flatten, sqlite_path
-from sparsegrad.experiment.trainer import blas_threads, train_epoch, validate_model
+from sparsegrad.experiment.trainer import EPOCH_METRICS, Settings, blas_threads, fit, validate_model
 
 from .conftest import compose_config
 
@@ -32,10 +33,12 @@ def test_flatten_gives_dotted_string_params_with_interpolations_resolved():
 
 
 def test_flatten_of_the_default_config_covers_every_schema_key():
-    flat = flatten(compose_config())
+    cfg = compose_config()
+    flat = flatten(cfg)
     for section in ("model", "optimizer", "sparsity", "schedule", "data", "trainer", "tracking"):
-        for key in getattr(Config(), section).__dataclass_fields__:
+        for key in keys_of(cfg, section):
             assert f"{section}.{key}" in flat
+    assert flat["optimizer._target_"] == "sparsegrad.optim.Adam"
     assert flat["beta"] == "0.1" and flat["optimizer.lr"] == "0.01" and flat["trainer.resume"] == "null"
     assert "${" not in flat["tracking.uri"]
 
@@ -67,7 +70,7 @@ def test_describe_unknown_group_option():
 
 def test_describe_unknown_key_lists_the_keys_of_its_node():
     line = describe_config_error(composition_error("optimizer.lrr=1"))
-    assert line.startswith("config error: unknown key 'optimizer.lrr': the keys of 'optimizer' are name, lr,")
+    assert line == "config error: unknown key 'optimizer.lrr': the keys of 'optimizer' are lr, betas, eps, weight_decay"
     line = describe_config_error(composition_error("foo=1"))
     assert line == ("config error: unknown key 'foo': the keys of the root are model, optimizer, sparsity, "
                     "schedule, data, trainer, tracking, beta, seed")
@@ -141,45 +144,72 @@ def test_format_table_rounds_floats_to_four_significant_digits():
 # --- trainer ------------------------------------------------------------------------------------
 
 
-def tiny(*overrides: str):
-    cfg = compose_config(["model.input_dim=16", "model.hidden_dim=4", *overrides])
-    model = build_model(cfg, np.random.default_rng(0))
+def tiny(*overrides: str, epochs: int = 3, batch_size: int | None = 8, log_every: int = 2):
+    cfg = compose_config(["model.input_dim=16", "model.hidden_dim=4", f"trainer.epochs={epochs}", *overrides])
     images = np.random.default_rng(1).random((40, 16)).astype(np.float32)
-    return cfg, model, build_optimizer(cfg, model), build_loss(cfg), images
+    labels = np.zeros(40, dtype=np.int64)
+    data = Dataset("tiny", "random pixels", images, labels, images[:16], labels[:16])
+    return cfg, build(cfg, np.random.default_rng(0)), data, Settings(epochs, batch_size, log_every, progress=False)
 
 
-def test_train_epoch_on_tiny_data():
-    cfg, model, optimizer, loss_fn, images = tiny()
-    rng = np.random.default_rng(2)
-    first = train_epoch(model, optimizer, loss_fn, images, 8, rng, 1, 3, log_every=2, progress=False)
-    results = [first] + [train_epoch(model, optimizer, loss_fn, images, 8, rng, e, 3, 2, False) for e in (2, 3)]
-    for r in results:
-        assert all(math.isfinite(v) for v in (r.loss, r.recon_loss, r.sparsity_loss, r.epoch_time_s))
-        assert r.loss == pytest.approx(r.recon_loss + r.sparsity_loss, rel=1e-5)
-        assert r.sparsity_loss > 0 and r.lr == 0.01
-    assert results[-1].loss < results[0].loss
+class Recorder:
+    """A callback that keeps what it was shown."""
+
+    def __init__(self):
+        self.seen = []
+
+    def on_epoch_end(self, state):
+        self.seen.append((state.epoch, dict(state.last()), list(state.step_losses)))
+
+
+def test_fit_on_tiny_data_hands_each_epoch_to_the_callbacks():
+    cfg, parts, data, settings = tiny()
+    recorder = Recorder()
+    state = fit(parts.model, parts.optimizer, parts.schedule, data, [recorder], objective=parts.objective,
+                settings=settings, rng=np.random.default_rng(2))
+    assert [e for e, _, _ in recorder.seen] == [1, 2, 3] and state.epoch == 3
+    for _, row, _ in recorder.seen:
+        assert set(row) == set(EPOCH_METRICS) and all(math.isfinite(v) for v in row.values())
+        assert row["loss"] == pytest.approx(row["recon_loss"] + row["sparsity_loss"], rel=1e-5)
+        assert row["sparsity_loss"] > 0
+    assert [row["lr"] for _, row, _ in recorder.seen] == pytest.approx([0.01, 0.0055, 0.001])  # the schedule
+    assert state.history["loss"][-1] < state.history["loss"][0]
     # 40 images, batch 8: 5 steps an epoch; every 2nd global step logged, numbered across epochs
-    assert [s for s, _ in first.step_losses] == [2, 4] and [s for s, _ in results[1].step_losses] == [6, 8, 10]
-    val = validate_model(model, images, chunk=16)  # in chunks, as on a large validation set
-    whole = validate_model(model, images)
+    assert [s for s, _ in recorder.seen[0][2]] == [2, 4] and [s for s, _ in recorder.seen[1][2]] == [6, 8, 10]
+    val = validate_model(parts.model, data.train_images, chunk=16)  # in chunks, as on a large validation set
+    whole = validate_model(parts.model, data.train_images)
     assert val.val_recon_loss == pytest.approx(whole.val_recon_loss, rel=1e-5)
     assert 0 < val.mean_activation < 1 and 0 <= val.near_zero_fraction <= 1 and 0 <= val.dead_units <= 4
 
 
-def test_train_epoch_full_batch_is_one_step():
-    cfg, model, optimizer, loss_fn, images = tiny("optimizer=gd")
+def test_fit_continues_after_epochs_done_with_their_history():
+    cfg, parts, data, settings = tiny()
+    recorder = Recorder()
+    state = fit(parts.model, parts.optimizer, parts.schedule, data, [recorder], objective=parts.objective,
+                settings=settings, rng=np.random.default_rng(2), epochs_done=2,
+                history={k: [1.0, 2.0] for k in EPOCH_METRICS})
+    assert [e for e, _, _ in recorder.seen] == [3] and state.history["loss"][:2] == [1.0, 2.0]
+    assert len(state.history["loss"]) == 3
+
+
+def test_fit_full_batch_is_one_step_an_epoch():
+    cfg, parts, data, settings = tiny("optimizer=gd", epochs=1, batch_size=None, log_every=1)
     assert cfg.trainer.batch_size is None
-    result = train_epoch(model, optimizer, loss_fn, images, None, np.random.default_rng(0), 1, 1, 1, False)
-    assert result.step_losses == [(1, pytest.approx(result.loss))]
+    state = fit(parts.model, parts.optimizer, parts.schedule, data, objective=parts.objective, settings=settings,
+                rng=np.random.default_rng(0))
+    assert state.step_losses == [(1, pytest.approx(state.history["loss"][0]))]
 
 
-def test_train_epoch_divergence_names_epoch_and_step():
+def test_fit_divergence_names_epoch_and_step():
     # sigmoid outputs keep the loss bounded whatever the lr: identity outputs let it blow up
-    _, model, optimizer, loss_fn, images = tiny("optimizer=sgd", "optimizer.lr=1e4", "model.output_activation=identity")
+    _, parts, data, settings = tiny("optimizer=sgd", "optimizer.lr=1e4", "model.output_activation=identity", "schedule=constant",
+                                    log_every=1)
+    recorder = Recorder()
     with np.errstate(all="ignore"), pytest.raises(TrainingDiverged) as caught:
-        for epoch in (1, 2, 3):
-            train_epoch(model, optimizer, loss_fn, images, 8, np.random.default_rng(0), epoch, 3, 1, False)
+        fit(parts.model, parts.optimizer, parts.schedule, data, [recorder], objective=parts.objective,
+            settings=settings, rng=np.random.default_rng(0))
     message = str(caught.value)
+    epoch = len(recorder.seen) + 1
     assert re.search(rf"at epoch {epoch}, step [1-5] of 5 ", message), message  # the epoch it stopped in
     assert "lr=10000" in message and "optimizer.lr" in message
 

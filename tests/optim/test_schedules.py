@@ -24,9 +24,9 @@ def lrs_over(schedule, epochs):
 
 SCHEDULES = {
     "constant": (lambda o: ConstantLR(o), lambda e: 0.01),
-    "linear": (lambda o: LinearLR(o, end_lr=0.001, epochs=50), lambda e: 0.01 + (0.001 - 0.01) * min(e, 49) / 49),
+    "linear": (lambda o: LinearLR(o, end_factor=0.1, epochs=50), lambda e: 0.01 + (0.001 - 0.01) * min(e, 49) / 49),
     "exponential": (lambda o: ExponentialLR(o, gamma=0.9), lambda e: 0.01 * 0.9**e),
-    "cosine": (lambda o: CosineLR(o, end_lr=0.001, epochs=50),
+    "cosine": (lambda o: CosineLR(o, end_factor=0.1, epochs=50),
                lambda e: 0.001 + 0.009 * 0.5 * (1 + math.cos(math.pi * min(e, 49) / 49))),
     "step": (lambda o: StepLR(o, step_size=10, gamma=0.5), lambda e: 0.01 * 0.5 ** (e // 10)),
 }
@@ -42,7 +42,7 @@ def test_schedule_values_against_closed_form(name):
 
 
 def test_linear_reaches_end_exactly_at_last_epoch():
-    values = lrs_over(LinearLR(optimizer(0.01), end_lr=0.001, epochs=50), 50)
+    values = lrs_over(LinearLR(optimizer(0.01), end_factor=0.1, epochs=50), 50)
     assert len(values) == 50
     assert values[0] == 0.01
     assert values[-1] == 0.001  # exactly, at epoch 49, the last of 50
@@ -52,13 +52,13 @@ def test_linear_reaches_end_exactly_at_last_epoch():
 
 
 def test_linear_and_cosine_hold_end_lr_after_last_epoch():
-    for schedule in (LinearLR(optimizer(0.01), 0.001, 5), CosineLR(optimizer(0.01), 0.001, 5)):
+    for schedule in (LinearLR(optimizer(0.01), 0.1, 5), CosineLR(optimizer(0.01), 0.1, 5)):
         values = lrs_over(schedule, 10)
         assert values[4:] == [0.001] * 6
 
 
 def test_cosine_shape():
-    values = lrs_over(CosineLR(optimizer(0.01), end_lr=0.001, epochs=51), 51)
+    values = lrs_over(CosineLR(optimizer(0.01), end_factor=0.1, epochs=51), 51)
     assert values[0] == 0.01 and values[-1] == 0.001
     assert values[25] == pytest.approx((0.01 + 0.001) / 2)  # halfway down at the middle
     assert np.all(np.diff(values) < 0)
@@ -73,14 +73,14 @@ def test_step_lr_changes_only_every_step_size():
 
 
 def test_single_epoch_schedules_keep_base_lr():
-    assert lrs_over(LinearLR(optimizer(0.01), 0.001, 1), 3) == [0.01] * 3
-    assert lrs_over(CosineLR(optimizer(0.01), 0.001, 1), 3) == [0.01] * 3
+    assert lrs_over(LinearLR(optimizer(0.01), 0.1, 1), 3) == [0.01] * 3
+    assert lrs_over(CosineLR(optimizer(0.01), 0.1, 1), 3) == [0.01] * 3
 
 
 def test_schedule_drives_the_update_size():
     p = Parameter(np.zeros(1))
     opt = GD([p], lr=0.01)
-    schedule = LinearLR(opt, end_lr=0.001, epochs=10)
+    schedule = LinearLR(opt, end_factor=0.1, epochs=10)
     previous = p.data.copy()
     for epoch in range(10):
         p.grad = np.ones(1)
@@ -111,7 +111,7 @@ def test_state_dict_resume_gives_same_lrs(name):
 def test_resume_together_with_optimizer_state():
     p = Parameter(np.ones(3))
     opt = Adam([p], lr=0.01)
-    sched = LinearLR(opt, end_lr=0.001, epochs=50)
+    sched = LinearLR(opt, end_factor=0.1, epochs=50)
     for _ in range(5):
         p.grad = np.ones(3)
         opt.step()
@@ -119,7 +119,7 @@ def test_resume_together_with_optimizer_state():
     opt_state, sched_state = opt.state_dict(), sched.state_dict()
     q = Parameter(p.data.copy())
     opt2 = Adam([q], lr=0.01)
-    sched2 = LinearLR(opt2, end_lr=0.001, epochs=50)
+    sched2 = LinearLR(opt2, end_factor=0.1, epochs=50)
     opt2.load_state_dict(opt_state)
     sched2.load_state_dict(sched_state)
     assert opt2.lr == opt.lr == sched.lr_at(5)

@@ -9,6 +9,7 @@ import pytest
 
 from sparsegrad.experiment.checkpoint import checkpoint_epoch, load_checkpoint, save_checkpoint
 from sparsegrad.experiment.errors import ExperimentError
+from sparsegrad.experiment.trainer import TrainState
 from sparsegrad.nn import AutoEncoder
 from sparsegrad.optim import Adam, LinearLR
 from tests.reliability.harness import npz_arrays
@@ -17,14 +18,15 @@ from tests.reliability.harness import npz_arrays
 def _parts(hidden_dim: int, seed: int = 0):
     model = AutoEncoder(16, hidden_dim, rng=np.random.default_rng(seed))
     optimizer = Adam(model.parameters(), lr=0.01)
-    return model, optimizer, LinearLR(optimizer, end_lr=0.001, epochs=4), np.random.default_rng(seed)
+    return model, optimizer, LinearLR(optimizer, end_factor=0.1, epochs=4), np.random.default_rng(seed)
 
 
 def _saved(path, hidden_dim: int = 8):
     model, optimizer, schedule, rng = _parts(hidden_dim)
     rng.random(3)  # move the RNG along, so that restoring it is visible
     schedule.step()
-    return save_checkpoint(path, model, optimizer, schedule, rng, 1, {"loss": [0.5]}), model, rng
+    state = TrainState(model, optimizer, schedule, rng, epoch=1, history={"loss": [0.5]})
+    return save_checkpoint(path, state), model, rng
 
 
 def test_a_checkpoint_restores_model_optimizer_schedule_and_rng(tmp_path):

@@ -1,0 +1,181 @@
+"""One training job, start to finish: config -> `Run` -> data -> `fit` -> plots and weights.
+
+`train(cfg, job)`: validate the config (a single run: before anything is opened),
+reach the tracking store, find what `trainer.resume` points at, then inside one
+`Run`: load the data, build the objects, restore a checkpoint, `fit` with the run
+as the epoch callback, and log the plots and weights.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+
+from sparsegrad.data import DataError, Dataset, load_dataset
+from sparsegrad.experiment.build import build
+from sparsegrad.experiment.checkpoint import load_checkpoint
+from sparsegrad.experiment.errors import EXIT_CONFIG, EXIT_FAILED, ConfigError, ExperimentError, exit_with
+from sparsegrad.experiment.resume import ResumePoint, find_resume_point
+from sparsegrad.experiment.run import Run
+from sparsegrad.experiment.schema import defines_the_run, validate
+from sparsegrad.experiment.tracking import (
+    CHOICES_TAG,
+    OVERRIDES_TAG,
+    STEPS_TAG,
+    SWEEP_JOB_TAG,
+    SWEEP_TAG,
+    Tracker,
+    flatten,
+)
+from sparsegrad.experiment.trainer import Settings, TrainState, batches_per_epoch, blas_threads, fit
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Job:
+    """Where and as what a run happens (from Hydra): its folder, overrides, and sweep if any."""
+
+    run_dir: Path
+    overrides: Sequence[str] = ()
+    choices: dict[str, str] = field(default_factory=dict)  # config-group choices (optimizer: sgd, ...)
+    parent_run_id: str | None = None  # a sweep's job: its parent run
+    number: int | None = None  # a sweep's job: its number
+
+    @property
+    def name(self) -> str:
+        """`optimizer=sgd,beta=0.5` from the overrides that define the run (else `default`)."""
+        return ",".join(o for o in self.overrides if defines_the_run(o)) or "default"
+
+    def tags(self) -> dict[str, str]:
+        if self.parent_run_id is None:
+            return {}
+        return {SWEEP_TAG: "child", SWEEP_JOB_TAG: str(self.number), OVERRIDES_TAG: json.dumps(list(self.overrides)),
+                CHOICES_TAG: json.dumps(self.choices)}
+
+
+def train(cfg: DictConfig, job: Job) -> float:
+    """Train as `cfg` says; returns the final validation reconstruction loss (NaN if a sweep's job failed)."""
+    in_sweep = job.parent_run_id is not None
+    with tempfile.TemporaryDirectory(prefix="sparsegrad-resume-") as staging:
+        try:
+            if not in_sweep:
+                validate(cfg)  # a config error: one line, exit 2, and no run opened
+            tracker = Tracker(cfg.tracking.uri, cfg.tracking.experiment)  # fails in seconds if unreachable
+            resume = find_resume_point(cfg.trainer.resume, tracker, Path(staging)) if cfg.trainer.resume else None
+            if resume is not None:
+                cfg = _resumed_config(resume, cfg, job.overrides)
+        except (ExperimentError, DataError) as exc:  # no run to record it in
+            if in_sweep:
+                log.error("job failed before its run opened: %s", exc)
+                return float("nan")
+            exit_with(str(exc) if isinstance(exc, ConfigError) else f"error: {exc}",
+                      EXIT_CONFIG if isinstance(exc, ConfigError) else EXIT_FAILED)
+        run = Run(tracker, job.run_dir, name=cfg.tracking.run_name or job.name, tags=job.tags(),
+                  params=flatten(cfg), config_text=OmegaConf.to_yaml(cfg, resolve=True),
+                  parent_run_id=job.parent_run_id, resume=resume, checkpoints=cfg.trainer.checkpoint,
+                  on_failure="continue" if in_sweep else "exit")
+        result = float("nan")
+        with run:
+            if in_sweep:
+                validate(cfg)  # a value out of range in a sweep: this job FAILED, the others go on
+            with blas_threads(cfg.trainer.blas_threads):
+                result = _train_in(run, cfg, resume)
+    return result
+
+
+def _train_in(run: Run, cfg: DictConfig, resume: ResumePoint | None) -> float:
+    data = _load_data(cfg)
+    init_seed, shuffle_seed = np.random.SeedSequence(cfg.seed).spawn(2)
+    parts = build(cfg, np.random.default_rng(init_seed))
+    rng = np.random.default_rng(shuffle_seed)
+    epochs_done, history = 0, None
+    if resume is not None:
+        epochs_done, history = load_checkpoint(run.checkpoint, parts.model, parts.optimizer, parts.schedule, rng)
+        run.log_missing_epochs(history)
+        log.info("resuming after epoch %d from %s", epochs_done, resume.source)
+    t = cfg.trainer
+    run.tracker.set_tags(run.run_id, {STEPS_TAG: str(batches_per_epoch(len(data.train_images), t.batch_size))})
+    state = fit(parts.model, parts.optimizer, parts.schedule, data, [run, _EpochLog(t.epochs)], objective=parts.objective,
+                settings=Settings(t.epochs, t.batch_size, t.log_every_n_steps, t.progress), rng=rng,
+                epochs_done=epochs_done, history=history)
+    _log_artifacts(run, cfg, parts.model, data.test_images, state.history)
+    return state.history["val_recon_loss"][-1]
+
+
+@dataclass
+class _EpochLog:
+    """One line per epoch in the job's log."""
+
+    epochs: int
+
+    def on_epoch_end(self, state: TrainState) -> None:
+        m = state.last()
+        log.info("epoch %d/%d  loss %.5f  recon %.5f  val_recon %.5f  mean_act %.4f  lr %.3g  (%.1fs)",
+                 state.epoch, self.epochs, m["loss"], m["recon_loss"], m["val_recon_loss"],
+                 m["mean_activation"], m["lr"], m["epoch_time_s"])
+
+
+def _load_data(cfg: DictConfig) -> Dataset:
+    d = cfg.data
+    options = {k: d[k] for k in d if k not in ("name", "path", "limit")}
+    data = load_dataset(d.name, path=d.path, limit=d.limit, seed=cfg.seed, **options)
+    pixels = data.train_images.shape[1]
+    if pixels != cfg.model.input_dim:
+        raise ExperimentError(f"model.input_dim={cfg.model.input_dim} but the images of data={d.name} have "
+                              f"{pixels} pixels: set model.input_dim={pixels}")
+    log.info("data: %d training and %d validation images from %s", len(data.train_images),
+             len(data.test_images), data.source)
+    return data
+
+
+def _resumed_config(resume: ResumePoint, given: DictConfig, overrides: Sequence[str]) -> DictConfig:
+    """The run's own config (a resumed run computes exactly what it began computing).
+
+    What only says how to run and record it (progress bars, checkpoints, tracking)
+    comes from the command line that resumes it; any other override is ignored, with a warning.
+    """
+    cfg = resume.config.copy()
+    for key in ("trainer.progress", "trainer.checkpoint", "trainer.blas_threads"):
+        OmegaConf.update(cfg, key, OmegaConf.select(given, key), force_add=True)
+    ignored = [o for o in overrides if defines_the_run(o)]
+    if ignored:
+        log.warning("resuming run %s with its own config: ignoring %s", resume.run_id, " ".join(ignored))
+    validate(cfg)
+    return cfg
+
+
+def _log_artifacts(run: Run, cfg: DictConfig, model, test_images: np.ndarray,
+                   history: dict[str, list[float]]) -> None:
+    """Plots and weights, once, after training."""
+    from sparsegrad.experiment import plots  # matplotlib: ~0.5 s to import, so not for a config error
+    from sparsegrad.function import no_grad
+    from sparsegrad.tensor import Tensor
+
+    sample = test_images[:10]
+    with no_grad():
+        hidden = model.encode(Tensor(test_images[:2000])).data
+        recon = model(Tensor(sample)).data
+    side = int(round(np.sqrt(cfg.model.input_dim)))
+    square = side * side == cfg.model.input_dim
+    target = cfg.sparsity.get("target")
+    out = run.run_dir / "plots"
+    plots.loss_curve(history["loss"], history["val_recon_loss"], out / "loss_curve.png")
+    if square:
+        plots.reconstructions(sample, recon, out / "reconstructions.png", side)
+        # The decoder's rows: the image each hidden unit adds to the reconstruction. (The
+        # encoder's columns show the same patterns through the noise of rarely lit pixels.)
+        plots.features(model.decoder[0].weight.data, out / "features.png", side)
+    plots.activation_histogram(hidden, target, out / "activations.png")
+    for png in sorted(out.glob("*.png")):
+        run.tracker.log_artifact(run.run_id, png, "plots")
+    weights = run.run_dir / "weights.npz"
+    np.savez(weights, **model.state_dict())
+    run.tracker.log_artifact(run.run_id, weights, "model")
