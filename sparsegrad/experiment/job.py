@@ -92,7 +92,7 @@ def train(cfg: DictConfig, job: Job) -> float:
 
 
 def _train_in(run: Run, cfg: DictConfig, resume: ResumePoint | None) -> float:
-    data = _load_data(cfg)
+    data = load_data(cfg)
     init_seed, shuffle_seed = np.random.SeedSequence(cfg.seed).spawn(2)
     parts = build(cfg, np.random.default_rng(init_seed))
     rng = np.random.default_rng(shuffle_seed)
@@ -103,8 +103,8 @@ def _train_in(run: Run, cfg: DictConfig, resume: ResumePoint | None) -> float:
         log.info("resuming after epoch %d from %s", epochs_done, resume.source)
     t = cfg.trainer
     run.tracker.set_tags(run.run_id, {STEPS_TAG: str(batches_per_epoch(len(data.train_images), t.batch_size))})
-    state = fit(parts.model, parts.optimizer, parts.schedule, data, [run, _EpochLog(t.epochs)], objective=parts.objective,
-                settings=Settings(t.epochs, t.batch_size, t.log_every_n_steps, t.progress), rng=rng,
+    state = fit(parts.model, parts.optimizer, parts.schedule, data, [run, _EpochLog(t.epochs)],
+                objective=parts.objective, settings=Settings(t.epochs, t.batch_size, t.log_every_n_steps, t.progress), rng=rng,
                 epochs_done=epochs_done, history=history)
     _log_artifacts(run, cfg, parts.model, data.test_images, state.history)
     return state.history["val_recon_loss"][-1]
@@ -123,7 +123,7 @@ class _EpochLog:
                  m["mean_activation"], m["lr"], m["epoch_time_s"])
 
 
-def _load_data(cfg: DictConfig) -> Dataset:
+def load_data(cfg: DictConfig) -> Dataset:
     d = cfg.data
     options = {k: d[k] for k in d if k not in ("name", "path", "limit")}
     data = load_dataset(d.name, path=d.path, limit=d.limit, seed=cfg.seed, **options)

@@ -202,7 +202,8 @@ def test_fit_full_batch_is_one_step_an_epoch():
 
 def test_fit_divergence_names_epoch_and_step():
     # sigmoid outputs keep the loss bounded whatever the lr: identity outputs let it blow up
-    _, parts, data, settings = tiny("optimizer=sgd", "optimizer.lr=1e4", "model.output_activation=identity", "schedule=constant",
+    _, parts, data, settings = tiny("optimizer=sgd", "optimizer.lr=1e4", "model.output_activation=identity",
+                                    "schedule=constant",
                                     log_every=1)
     recorder = Recorder()
     with np.errstate(all="ignore"), pytest.raises(TrainingDiverged) as caught:
