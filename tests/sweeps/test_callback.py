@@ -1,18 +1,20 @@
-"""MlflowSweepCallback in-process: failures it must make visible, and jobs that fail before their run starts."""
+"""The sweep's parent `Run` and its jobs' runs, in-process: the outcomes a sweep must make visible."""
 
 from __future__ import annotations
 
 import json
+import logging
 import math
-import shutil
 
 import pytest
-from hydra.core.utils import JobReturn, JobStatus
 from hydra.types import RunMode
-from omegaconf import OmegaConf, open_dict
+from omegaconf import open_dict
 
+from sparsegrad.experiment.job import Job, train
+from sparsegrad.experiment.run import Run
 from sparsegrad.experiment.sweep import PARENT_FILE, MlflowSweepCallback, parent_run_of, sweep_overrides
-from tests.sweeps.helpers import client_for, sweep_runs
+from sparsegrad.experiment.tracking import Tracker
+from tests.harness import TINY, client_for, copy_store
 from tests.sweeps.test_configs import compose_hydra
 
 
@@ -23,6 +25,22 @@ def multirun_config(tmp_path, *overrides):
         cfg.hydra.job.num = 0
         cfg.hydra.runtime.output_dir = str(tmp_path / "sweep" / "0")
     return cfg
+
+
+@pytest.fixture
+def store(store_template, tmp_path) -> str:
+    """A fresh sqlite store (a copy of an empty one)."""
+    return copy_store(store_template.result(), tmp_path / "store" / "mlflow.db")
+
+
+@pytest.fixture
+def started(store, tmp_path):
+    """A sweep callback whose parent run is open, as after `on_multirun_start`."""
+    callback = MlflowSweepCallback()
+    cfg = multirun_config(tmp_path, f"tracking.uri={store}", *TINY)
+    callback.on_multirun_start(cfg)
+    yield callback, cfg, store
+    callback._abandon()  # (a no-op once the sweep has ended)
 
 
 def test_unreachable_store_stops_the_sweep_before_any_job(tmp_path, capsys):
@@ -50,84 +68,82 @@ def test_parent_name_includes_the_experiments_sweep(tmp_path):
                                     "+experiment/optimizer_comparison=gd,sgd,adam"]
 
 
-def failed_job(cfg, error: Exception) -> JobReturn:
-    job = JobReturn()
-    job.overrides = list(cfg.hydra.overrides.task)
-    job.return_value = error
-    job.status = JobStatus.FAILED
-    return job
+def test_a_crashing_job_is_failed_and_the_sweep_goes_on(store, tmp_path, caplog):
+    tracker = Tracker(store, "sparsegrad")
+    with caplog.at_level(logging.ERROR), Run(tracker, tmp_path / "job", name="job", on_failure="continue") as run:
+        raise ZeroDivisionError("a bug")  # swallowed: the next job runs
+    assert run.status == "FAILED" and run.reason == "ZeroDivisionError: a bug"
+    assert "ZeroDivisionError: a bug" in caplog.text and "Traceback" in caplog.text  # in the job's log
+    got = client_for(store).get_run(run.run_id)
+    assert got.info.status == "FAILED" and got.data.tags["failure_reason"] == "ZeroDivisionError: a bug"
 
 
-def test_a_crashing_job_does_not_stop_the_sweep(tmp_path, caplog):
-    cfg = multirun_config(tmp_path)  # no parent file: nothing is written to MLflow
-    job = failed_job(cfg, ZeroDivisionError("a bug"))
-    MlflowSweepCallback().on_job_end(cfg, job)
-    assert job.status == JobStatus.COMPLETED and math.isnan(job.return_value)  # the sweeper will not raise
-    assert "ZeroDivisionError: a bug" in caplog.text  # with its traceback, in the job's log
+def test_ctrl_c_in_a_job_is_killed_and_stops_the_sweep(store, tmp_path):
+    tracker = Tracker(store, "sparsegrad")
+    with pytest.raises(KeyboardInterrupt):
+        with Run(tracker, tmp_path / "job", name="job", on_failure="continue") as run:
+            raise KeyboardInterrupt("SIGTERM")
+    assert client_for(store).get_run(run.run_id).info.status == "KILLED"
 
 
-@pytest.fixture
-def store_copy(basic_sweep, tmp_path):
-    """The finished basic sweep's store, copied (a store with its schema, without migrating a new one)."""
-    db = tmp_path / "copy.db"
-    shutil.copy(basic_sweep.dir / "mlflow.db", db)
-    return f"sqlite:///{db}"
-
-
-def test_a_job_that_fails_before_its_run_gets_a_failed_run(store_copy, tmp_path):
-    uri = store_copy
-    (parent,), before = sweep_runs(uri)
-    cfg = multirun_config(tmp_path, f"tracking.uri={uri}", "sparsity.target=0", "optimizer=sgd")
-    with open_dict(cfg):
-        cfg.hydra.overrides.task = ["sparsity.target=0", "optimizer=sgd"]
-        cfg.hydra.runtime.output_dir = str(tmp_path / "sweep" / "7")
-        cfg.hydra.job.num = 7
-    (tmp_path / "sweep").mkdir()
-    (tmp_path / "sweep" / PARENT_FILE).write_text(json.dumps({"run_id": parent.info.run_id, "uri": uri}))
-    job = JobReturn()  # train.py caught the ConfigError and returned NaN: no run was made
-    job.overrides, job.return_value, job.status = list(cfg.hydra.overrides.task), math.nan, JobStatus.COMPLETED
-    MlflowSweepCallback().on_job_end(cfg, job)
-    _, after = sweep_runs(uri)
-    (new,) = [r for r in after if r.info.run_id not in {b.info.run_id for b in before}]
-    assert new.info.status == "FAILED" and new.data.tags["mlflow.parentRunId"] == parent.info.run_id
-    assert "sparsity.target=0.0 is not allowed" in new.data.tags["failure_reason"]
+def test_a_job_with_a_value_out_of_range_gets_a_failed_run_tagged_as_its_sweeps(started, tmp_path):
+    callback, cfg, store = started
+    parent = parent_run_of(tmp_path / "sweep")
+    job_cfg = compose_hydra([f"tracking.uri={store}", *TINY, "sparsity.target=0", "optimizer=sgd"])
+    with open_dict(job_cfg):
+        del job_cfg["hydra"]
+    job = Job(tmp_path / "sweep" / "7", ["sparsity.target=0", "optimizer=sgd"], {"optimizer": "sgd"}, parent, 7)
+    assert math.isnan(train(job_cfg, job))  # no exception: the sweep goes on
+    (new,) = client_for(store).search_runs([callback.parent.tracker.experiment_id],
+                                           f"tags.mlflow.parentRunId = '{parent}'")
+    assert new.info.status == "FAILED" and "sparsity.target=0 is not allowed" in new.data.tags["failure_reason"]
     assert new.info.run_name == "sparsity.target=0,optimizer=sgd" and new.data.tags["sweep_job"] == "7"
-    assert new.data.params["sparsity.target"] == "0.0"
-    assert OmegaConf.select(cfg, "hydra.runtime.choices.optimizer") == "sgd"
+    assert new.data.params["sparsity.target"] == "0" and "optimizer.betas" not in new.data.params
     assert json.loads(new.data.tags["sparsegrad.choices"])["optimizer"] == "sgd"
-    assert client_for(uri).get_run(parent.info.run_id).info.status == "FINISHED"
 
 
-def test_a_failed_comparison_fails_the_parent_and_the_command(store_copy, tmp_path, monkeypatch, capsys):
+def test_a_sweep_whose_every_job_failed_has_a_failed_parent(started, tmp_path, capsys):
+    callback, cfg, store = started
+    parent = callback.parent.run_id
+    with Run(Tracker(store, "sparsegrad"), tmp_path / "j", name="j", parent_run_id=parent, on_failure="record"):
+        raise ValueError("boom")
+    with pytest.raises(SystemExit) as stopped:
+        callback.on_multirun_end(cfg)
+    assert stopped.value.code == 1
+    assert "none of the sweep's 1 jobs finished" in capsys.readouterr().err
+    got = client_for(store).get_run(parent)
+    assert got.info.status == "FAILED" and got.data.tags["jobs_failed"] == "1"
+
+
+def test_a_failed_comparison_fails_the_parent_and_the_command(started, monkeypatch, capsys):
     import sparsegrad.experiment.compare as compare
 
     def broken(*args, **kwargs):
         raise RuntimeError("no disk left")
 
+    callback, cfg, store = started
+    parent = callback.parent.run_id
     monkeypatch.setattr(compare, "report_sweep", broken)
-    (parent,), _ = sweep_runs(store_copy)
-    client_for(store_copy).update_run(parent.info.run_id, "RUNNING")
-    cfg = multirun_config(tmp_path, f"tracking.uri={store_copy}")
-    (tmp_path / "sweep").mkdir()
-    (tmp_path / "sweep" / PARENT_FILE).write_text(json.dumps({"run_id": parent.info.run_id, "uri": store_copy}))
     with pytest.raises(SystemExit) as stopped:
-        MlflowSweepCallback().on_multirun_end(cfg)
+        callback.on_multirun_end(cfg)
     assert stopped.value.code == 1
     err = capsys.readouterr().err
-    assert "comparison failed: RuntimeError: no disk left" in err
-    assert f"python scripts/compare.py --parent {parent.info.run_id} --attach" in err
-    after = client_for(store_copy).get_run(parent.info.run_id)
+    assert "RuntimeError: no disk left" in err
+    assert f"python scripts/compare.py --parent {parent} --attach" in err
+    after = client_for(store).get_run(parent)
     assert after.info.status == "FAILED" and "no disk left" in after.data.tags["failure_reason"]
 
 
-def test_a_sweep_that_never_ends_leaves_its_parent_killed(store_copy):
-    from sparsegrad.experiment import sweep
-    from sparsegrad.experiment.tracking import Tracker
-
-    tracker = Tracker(store_copy, "sparsegrad")
-    run_id = tracker.start_run("sweep interrupted", tags={"sparsegrad.sweep": "parent"})
-    sweep._open_parents[run_id] = (store_copy, "sparsegrad")  # as on_multirun_start leaves it
-    sweep._end_open_parent(run_id)  # what atexit calls when on_multirun_end never ran
-    run = tracker.client.get_run(run_id)
+def test_a_sweep_that_never_ends_leaves_its_parent_and_running_jobs_killed(started, tmp_path, capsys):
+    callback, cfg, store = started
+    parent = callback.parent.run_id
+    tracker = Tracker(store, "sparsegrad")
+    orphan = tracker.start_run("a job whose worker was killed", parent_run_id=parent)
+    callback._abandon()  # what atexit calls when on_multirun_end never ran
+    client = client_for(store)
+    run = client.get_run(parent)
     assert run.info.status == "KILLED" and "stopped before all its jobs ended" in run.data.tags["failure_reason"]
-    assert run_id not in sweep._open_parents
+    assert client.get_run(orphan).info.status == "KILLED"
+    assert f"trainer.resume={orphan}" in client.get_run(orphan).data.tags["failure_reason"]
+    assert orphan in capsys.readouterr().out
+    assert (tmp_path / "sweep" / PARENT_FILE).is_file()
