@@ -1,13 +1,9 @@
-"""Shared helpers: the project's paths, composing configs with Hydra's compose API, and the CLI."""
+"""Shared helpers: the project's paths, composing configs with Hydra's compose API, and the CLI
+(scripts/train.py run by tests/harness.py)."""
 
 from __future__ import annotations
 
-import os
-import sqlite3
-import subprocess
-import sys
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import closing
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,10 +12,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
 from sparsegrad.experiment.schema import register_configs
-
-ROOT = Path(__file__).resolve().parents[2]
-CONF = ROOT / "conf"
-TRAIN = ROOT / "scripts" / "train.py"
+from tests.harness import CONF, ROOT, TINY, Outcome, Process, store_uri, train  # noqa: F401  (ROOT: for test modules)
 
 
 def compose_config(overrides: Sequence[str] = ()) -> DictConfig:
@@ -33,35 +26,6 @@ def compose_config(overrides: Sequence[str] = ()) -> DictConfig:
 def make_config() -> Callable[..., DictConfig]:
     """make_config("optimizer=sgd", "beta=0.5") -> the composed config."""
     return lambda *overrides: compose_config(overrides)
-
-
-def start_train(args: Sequence[str], cwd: Path) -> subprocess.Popen:
-    """`python scripts/train.py ARGS` in `cwd`, stdout and stderr into files there; returns at once.
-
-    Started with Popen so that several run at the same time (and beside the in-process
-    tests): each spends a second or more importing Hydra (the e2e run: MLflow too).
-    """
-    cwd.mkdir(parents=True, exist_ok=True)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "HYDRA_"))}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    with (cwd / "stdout.txt").open("w") as out, (cwd / "stderr.txt").open("w") as err:
-        return subprocess.Popen([sys.executable, str(TRAIN), *args], cwd=cwd, env=env, stdout=out, stderr=err,
-                                stdin=subprocess.DEVNULL)
-
-
-def finish(process: subprocess.Popen, cwd: Path, timeout: float = 180) -> tuple[int, str, str]:
-    """Wait for a process of `start_train`: (exit code, stdout, stderr)."""
-    code = process.wait(timeout=timeout)
-    return code, (cwd / "stdout.txt").read_text(), (cwd / "stderr.txt").read_text()
-
-
-def run_statuses(db: Path) -> list[str]:
-    """The status of every run in an MLflow sqlite store, read with sqlite3 (no MLflow import)."""
-    if not db.exists():
-        return []
-    with closing(sqlite3.connect(db)) as connection:
-        has_runs = connection.execute("SELECT name FROM sqlite_master WHERE type='table' AND name='runs'").fetchone()
-        return [row[0] for row in connection.execute("SELECT status FROM runs")] if has_runs else []
 
 
 # --- scripts/train.py in subprocesses, all started together -----------------------------------
@@ -83,12 +47,7 @@ CONFIG_ERRORS = {
     "unknown option": (["optimizer=adamw"], "optimizer=adamw", "adam, gd, sgd"),
 }
 # The end-to-end run: 2 epochs of 8 steps on small synthetic digits.
-E2E_OVERRIDES = ["data=synthetic", "trainer.epochs=2", "data.n_train=256", "data.n_test=64",
-                 "trainer.log_every_n_steps=2", "trainer.progress=false", "tracking.experiment=e2e"]
-
-
-def store_uri(directory: Path) -> str:
-    return f"sqlite:///{(directory / 'mlflow.db').as_posix()}"
+E2E_OVERRIDES = [*TINY, "trainer.log_every_n_steps=2", "tracking.experiment=e2e"]
 
 
 @dataclass
@@ -97,7 +56,7 @@ class Launched:
     its MLflow store `<folder>/mlflow.db`, and the e2e job's Hydra run dir `<folder>/run`."""
 
     base: Path
-    processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+    processes: dict[str, Process] = field(default_factory=dict)
 
     def folder(self, job: str) -> Path:
         return self.base / job.replace(" ", "_")
@@ -110,11 +69,11 @@ class Launched:
             args = [*E2E_OVERRIDES, f"tracking.uri={store_uri(folder)}", f"hydra.run.dir={folder / 'run'}"]
         else:
             args = [*CONFIG_ERRORS[job][0], f"tracking.uri={store_uri(folder)}"]
-        self.processes[job] = start_train(args, folder / "cwd")
+        self.processes[job] = train(args, folder / "cwd")
 
-    def result(self, job: str) -> tuple[int, str, str]:
+    def result(self, job: str) -> Outcome:
         self.start(job)
-        return finish(self.processes[job], self.folder(job) / "cwd")
+        return self.processes[job].wait()
 
 
 def jobs_of(item: pytest.Item) -> list[str]:
@@ -126,13 +85,9 @@ def jobs_of(item: pytest.Item) -> list[str]:
 
 
 @pytest.fixture(scope="session")
-def launched(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Launched]:
-    runs = Launched(tmp_path_factory.mktemp("train_cli"))
-    yield runs
-    for process in runs.processes.values():  # none is left behind by a test that failed early
-        if process.poll() is None:
-            process.kill()
-            process.wait()
+def launched(tmp_path_factory: pytest.TempPathFactory) -> Launched:
+    """The session's train.py jobs (any still running at its end is stopped by tests/conftest.py)."""
+    return Launched(tmp_path_factory.mktemp("train_cli"))
 
 
 @pytest.fixture(scope="session", autouse=True)

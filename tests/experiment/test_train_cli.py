@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 
 from sparsegrad.experiment.tracking import artifact_location, flatten
+from tests.harness import run_statuses, store_uri
 
-from .conftest import CONFIG_ERRORS, E2E_OVERRIDES, compose_config, run_statuses, store_uri
+from .conftest import CONFIG_ERRORS, E2E_OVERRIDES, compose_config
 
 EPOCH_METRICS = ("loss", "recon_loss", "sparsity_loss", "val_recon_loss", "mean_activation", "lr", "epoch_time_s")
 PLOTS = ("loss_curve.png", "reconstructions.png", "features.png", "activations.png")
@@ -22,9 +23,10 @@ PLOTS = ("loss_curve.png", "reconstructions.png", "features.png", "activations.p
 @pytest.mark.parametrize("case", list(CONFIG_ERRORS))
 def test_config_error_is_one_line_and_creates_no_run(launched, case):
     _, key, allowed = CONFIG_ERRORS[case]
-    code, _, stderr = launched.result(case)
+    outcome = launched.result(case)
+    stderr = outcome.stderr
     lines = [line for line in stderr.splitlines() if line.strip()]
-    assert code == 2, stderr
+    assert outcome.returncode == 2, outcome
     assert "Traceback" not in stderr
     assert len(lines) == 1, stderr
     assert lines[0].startswith("config error:") and key in lines[0], lines[0]
@@ -41,9 +43,9 @@ def e2e_uri(launched) -> str:
 
 @pytest.fixture(scope="module")
 def e2e_run(launched, e2e_uri):
-    code, stdout, stderr = launched.result("e2e")
-    assert code == 0, stderr[-3000:]
-    assert "Traceback" not in stderr
+    outcome = launched.result("e2e")
+    assert outcome.returncode == 0, outcome
+    assert "Traceback" not in outcome.stderr
     from mlflow.tracking import MlflowClient  # seconds to import: only when a test needs it
 
     client = MlflowClient(e2e_uri)

@@ -2,25 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from tests.reliability.harness import SCENARIOS, TIMEOUT, Workspace, make_template
+from tests.harness import Jobs
+from tests.reliability.harness import SCENARIOS, Workspace
 
 
 @pytest.fixture(scope="session")
-def scenarios(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[str], Any]]:
-    """scenarios(name) -> that scenario's return value (all of them started together)."""
-    pool = ThreadPoolExecutor(max_workers=len(SCENARIOS) + 1, thread_name_prefix="scenario")
-    template = pool.submit(make_template, tmp_path_factory.mktemp("template"))
-    futures = {name: pool.submit(fn, Workspace(tmp_path_factory.mktemp(name), template))
-               for name, fn in SCENARIOS.items()}
-
-    def outcome(name: str) -> Any:
-        return futures[name].result(timeout=3 * TIMEOUT)
-
-    yield outcome
-    pool.shutdown(wait=True, cancel_futures=True)
+def scenarios(jobs: Jobs, store_template, tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Any]:
+    """scenarios(name) -> that scenario's return value (all of them started together, as background jobs)."""
+    for name, fn in SCENARIOS.items():
+        workspace = Workspace(tmp_path_factory.mktemp(name), store_template)
+        jobs.submit(f"reliability:{name}", lambda fn=fn, workspace=workspace: fn(workspace))
+    return lambda name: jobs.get(f"reliability:{name}")

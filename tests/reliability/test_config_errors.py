@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.reliability.harness import TINY, Workspace, scenario
+from tests.harness import TINY
+from tests.reliability.harness import Workspace, scenario
 
 CASES = {  # override -> what the one line must name
     "out_of_range": (("optimizer.lr=-1",), ("optimizer.lr", "a number > 0")),

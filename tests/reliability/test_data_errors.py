@@ -12,7 +12,8 @@ import gzip
 import numpy as np
 import pytest
 
-from tests.reliability.harness import TINY, Workspace, scenario
+from tests.harness import TINY
+from tests.reliability.harness import Workspace, scenario
 
 
 def _idx(magic: int, dims: tuple[int, ...]) -> bytes:

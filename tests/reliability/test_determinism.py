@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from tests.reliability.harness import INTERRUPTIBLE, Workspace, history, npz_arrays, scenario
+from tests.harness import history, npz_arrays
+from tests.reliability.harness import INTERRUPTIBLE, Workspace, scenario
 
 COMPARED = ("loss", "recon_loss", "sparsity_loss", "val_recon_loss", "mean_activation", "near_zero_fraction",
             "dead_units", "lr", "step_loss")  # every metric but epoch_time_s

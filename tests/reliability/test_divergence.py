@@ -12,7 +12,8 @@ import re
 
 import numpy as np
 
-from tests.reliability.harness import TINY, Workspace, npz_arrays, scenario
+from tests.harness import TINY, npz_arrays
+from tests.reliability.harness import Workspace, scenario
 
 LINEAR_SGD = ("optimizer=sgd", "model.output_activation=identity", "trainer.epochs=3")
 WHERE = re.compile(r"at epoch (\d+), step (\d+) of (\d+)")

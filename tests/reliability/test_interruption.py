@@ -13,14 +13,8 @@ import signal
 import numpy as np
 import pytest
 
-from tests.reliability.harness import (
-    INTERRUPTIBLE,
-    Workspace,
-    history,
-    interrupt_after_first_epoch,
-    npz_arrays,
-    scenario,
-)
+from tests.harness import history, npz_arrays
+from tests.reliability.harness import INTERRUPTIBLE, Workspace, interrupt_after_first_epoch, scenario
 
 EPOCHS = 10  # as INTERRUPTIBLE
 

@@ -6,6 +6,7 @@ before any job, by the sweep callback; the jobs only add their own runs.
 
 from __future__ import annotations
 
+from tests.harness import client_for, store_uri
 from tests.reliability.harness import Workspace, scenario
 
 SEEDS = [str(s) for s in range(1, 9)]
@@ -16,16 +17,14 @@ def parallel_sweep(ws: Workspace):
     fresh = ws.path / "fresh" / "mlflow.db"  # not a copy of the template: nothing exists yet
     outcome = ws.run("sweep", "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "data=synthetic",
                      "data.n_train=128", "data.n_test=32", "trainer.epochs=1", "trainer.progress=false",
-                     f"tracking.uri=sqlite:///{fresh}", f"seed={','.join(SEEDS)}", store=None)
+                     f"tracking.uri={store_uri(fresh)}", f"seed={','.join(SEEDS)}", store=None)
     return ws, fresh, outcome
 
 
 def test_eight_parallel_jobs_give_eight_finished_children_of_one_parent(scenarios):
-    from mlflow.tracking import MlflowClient
-
     ws, fresh, outcome = scenarios("parallel_sweep")
     assert outcome.returncode == 0, outcome
-    client = MlflowClient(tracking_uri=f"sqlite:///{fresh}")
+    client = client_for(store_uri(fresh))
     runs = client.search_runs([e.experiment_id for e in client.search_experiments()], max_results=1000)
     parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
     children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]

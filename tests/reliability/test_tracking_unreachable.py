@@ -13,20 +13,15 @@ import pytest
 
 from sparsegrad.experiment.errors import TrackingUnreachable
 from sparsegrad.experiment.tracking import check_reachable
-from tests.reliability.harness import TINY, Workspace, scenario
+from tests.harness import TINY, free_port
+from tests.reliability.harness import Workspace, scenario
 
 SECONDS = 20  # for the whole command, python and hydra start-up included, on a loaded machine
 
 
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @scenario
 def unreachable(ws: Workspace):
-    uri = f"http://127.0.0.1:{closed_port()}"
+    uri = f"http://127.0.0.1:{free_port()}"
     single = ws.start("single", *TINY, f"tracking.uri={uri}", store=None)
     sweep = ws.start("sweep", "-m", *TINY, "seed=1,2", f"tracking.uri={uri}", store=None)
     return ws, uri, single.wait(), sweep.wait()
@@ -50,7 +45,7 @@ def test_an_unreachable_server_is_one_line_in_seconds_before_any_data(scenarios,
 def test_a_refused_connection_is_reported_at_once():
     start = time.monotonic()
     with pytest.raises(TrackingUnreachable, match="Connection refused"):
-        check_reachable(f"http://127.0.0.1:{closed_port()}")
+        check_reachable(f"http://127.0.0.1:{free_port()}")
     assert time.monotonic() - start < 1
 
 

@@ -3,46 +3,36 @@
 Every subprocess spends seconds importing Hydra, MLflow and matplotlib (and a fresh
 sqlite store seconds more in MLflow's schema migrations), much of it waiting rather
 than computing. So the expensive things (a basic-launcher sweep, a joblib sweep, a
-tracking server and a sweep against it, scripts/compare.py on the first sweep) are
-started together in the background when the first test of this folder runs, if any
-selected test needs them; the quick in-process tests run first, meanwhile, and each
-end-to-end test then waits for what it needs.
+tracking server and a sweep against it, scripts/compare.py on the first sweep, the
+notebooks) are started together as background jobs (tests/harness.py) when the first
+test of this folder runs, if any selected test needs them; the quick in-process tests
+run first, meanwhile, and each end-to-end test then waits for what it needs.
 """
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.sweeps.helpers import (
-    DIVERGING,
+from tests.harness import (
     ROOT,
-    TIMEOUT,
     TINY,
-    Server,
-    Sweep,
-    start_server,
-    start_sweep,
-    subprocess_env,
+    Jobs,
+    MlflowServer,
+    Outcome,
+    compare,
+    notebook,
+    store_uri,
+    train,
 )
+from tests.sweeps.helpers import DIVERGING
 
 HEAVY = ("basic_sweep", "joblib_sweep", "mlflow_server", "server_sweep", "compare_cli", "autograd_notebook",
          "explore_notebook")
-# Runs a notebook top to bottom (a kernel of its own) and saves it with its outputs.
-RUN_NOTEBOOK = """import sys, nbformat
-from nbclient import NotebookClient
-notebook = nbformat.read(sys.argv[1], as_version=4)
-NotebookClient(notebook, timeout=180, kernel_name="python3", resources={"metadata": {"path": sys.argv[3]}}).execute()
-nbformat.write(notebook, sys.argv[2])
-"""
 HERE = Path(__file__).parent
 
 
@@ -55,27 +45,50 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[slot] = item
 
 
-class Background:
-    """The expensive things, each started at most once per session, as soon as anything needs it."""
+@dataclass
+class Sweep:
+    """A finished `python scripts/train.py -m ...` and where it left things."""
 
-    def __init__(self, base: Path) -> None:
+    dir: Path
+    uri: str
+    outcome: Outcome
+
+    @property
+    def returncode(self) -> int:
+        return self.outcome.returncode
+
+    @property
+    def stdout(self) -> str:
+        return self.outcome.stdout
+
+    @property
+    def stderr(self) -> str:
+        return self.outcome.stderr
+
+    @property
+    def sweep_dir(self) -> Path:
+        return self.dir / "multirun"
+
+    def output(self) -> str:
+        return str(self.outcome)
+
+
+class Background:
+    """The expensive things, each started at most once per session (as a job), as soon as anything needs it."""
+
+    def __init__(self, jobs: Jobs, base: Path) -> None:
+        self.jobs = jobs
         self.base = base
-        self.pool = ThreadPoolExecutor(max_workers=len(HEAVY), thread_name_prefix="sweep-test")
-        self.futures: dict[str, Future] = {}
-        self.sweeps: list[Sweep] = []
-        self.server: Server | None = None
-        self.processes: list[subprocess.Popen] = []
 
     def _submit(self, name: str, fn: Callable[[], Any]) -> None:
-        if name not in self.futures:
-            self.futures[name] = self.pool.submit(fn)
+        self.jobs.submit(f"sweeps:{name}", fn)
 
     def get(self, name: str) -> Any:
         self.start({name})
-        return self.futures[name].result(timeout=2 * TIMEOUT)
+        return self.jobs.get(f"sweeps:{name}")
 
     def start(self, needed: set[str]) -> None:
-        if needed & {"basic_sweep", "compare_cli"}:
+        if needed & {"basic_sweep", "compare_cli", "explore_notebook"}:
             self._submit("basic_sweep", lambda: self._sweep("basic", [*TINY, *DIVERGING]))
         if "joblib_sweep" in needed:
             self._submit("joblib_sweep", lambda: self._sweep("joblib", [
@@ -84,69 +97,50 @@ class Background:
             self._submit("mlflow_server", self._server)
         if "server_sweep" in needed:
             self._submit("server_sweep", lambda: self._sweep(
-                "server_sweep", [*TINY, "optimizer=sgd,adam"], uri=self.futures["mlflow_server"].result().url))
+                "server_sweep", [*TINY, "optimizer=sgd,adam"], uri=self.get("mlflow_server").url))
         if "compare_cli" in needed:
             self._submit("compare_cli", self._compare_cli)
         if "autograd_notebook" in needed:
             self._submit("autograd_notebook", lambda: self._notebook("autograd_walkthrough.ipynb"))
         if "explore_notebook" in needed:
-            self._submit("basic_sweep", lambda: self._sweep("basic", [*TINY, *DIVERGING]))
             self._submit("explore_notebook", lambda: self._notebook(
-                "explore_runs.ipynb", SPARSEGRAD_TRACKING_URI=self.futures["basic_sweep"].result().uri))
+                "explore_runs.ipynb", SPARSEGRAD_TRACKING_URI=self.get("basic_sweep").uri))
 
     def _sweep(self, name: str, args: list[str], uri: str | None = None) -> Sweep:
-        sweep = start_sweep(self.base / name, args, uri=uri)
-        self.sweeps.append(sweep)
-        return sweep.wait()
+        """`scripts/train.py -m ARGS` logging to `uri` (default: a new sqlite store in its folder)."""
+        directory = self.base / name
+        uri = uri or store_uri(directory)
+        process = train(["-m", *args, f"tracking.uri={uri}", f"hydra.sweep.dir={directory / 'multirun'}"], directory)
+        return Sweep(directory, uri, process.wait())
 
-    def _server(self) -> Server:
-        self.server = start_server(self.base / "server")
-        self.server.wait_healthy()
-        return self.server
+    def _server(self) -> MlflowServer:
+        server = MlflowServer(self.base / "server")
+        server.wait_healthy()
+        return server  # stopped (by its PID) with every other process when the session ends
 
-    def _run(self, command: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess:
-        process = subprocess.Popen(command, cwd=cwd, env=subprocess_env(**env), stdout=subprocess.PIPE,
-                                   stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL,
-                                   start_new_session=True)
-        self.processes.append(process)
-        stdout, stderr = process.communicate(timeout=TIMEOUT)
-        return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
-
-    def _compare_cli(self) -> subprocess.CompletedProcess:
+    def _compare_cli(self) -> Outcome:
         """`python scripts/compare.py` (the latest sweep) on the basic sweep's store, as a user runs it."""
-        sweep = self.futures["basic_sweep"].result()
+        sweep = self.get("basic_sweep")
         out = self.base / "compare_cli"
-        out.mkdir()
-        return self._run([sys.executable, str(ROOT / "scripts" / "compare.py"), "--uri", sweep.uri, "--out", str(out)],
-                         cwd=out)
+        return compare(["--uri", sweep.uri, "--out", str(out)], out).wait()
 
-    def _notebook(self, name: str, **env: str) -> tuple[subprocess.CompletedProcess, Path]:
+    def _notebook(self, name: str, **env: str) -> tuple[Outcome, Path]:
         """notebooks/NAME executed (in a subprocess, so that it runs beside the rest); the executed copy."""
         executed = self.base / "notebooks" / name
-        executed.parent.mkdir(exist_ok=True)
-        notebooks = ROOT / "notebooks"
-        done = self._run([sys.executable, "-c", RUN_NOTEBOOK, str(notebooks / name), str(executed), str(notebooks)],
-                         cwd=notebooks, **env)
-        return done, executed
+        return notebook(ROOT / "notebooks" / name, executed, **env).wait(), executed
 
-    def stop(self) -> None:
-        for process in [s.process for s in self.sweeps] + self.processes:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGKILL)
-        if self.server is not None:
-            self.server.stop()
-        self.pool.shutdown(wait=True, cancel_futures=True)
+
+@pytest.fixture(scope="session")
+def _background(jobs: Jobs, tmp_path_factory: pytest.TempPathFactory) -> Background:
+    return Background(jobs, tmp_path_factory.mktemp("sweeps"))
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _background(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Background]:
-    background = Background(tmp_path_factory.mktemp("sweeps"))
-    try:
-        # Start everything the selected tests will need, now, so that it all runs at once.
-        background.start({name for item in request.session.items for name in getattr(item, "fixturenames", ())})
-        yield background
-    finally:
-        background.stop()  # the server (its whole process group) and anything still running
+def _start_early(request: pytest.FixtureRequest) -> None:
+    """Start everything the selected tests will need, now, so that it all runs at once."""
+    needed = {name for item in request.session.items for name in getattr(item, "fixturenames", ())}
+    if needed & set(HEAVY):
+        request.getfixturevalue("_background").start(needed)
 
 
 @pytest.fixture(scope="session")
@@ -162,30 +156,30 @@ def joblib_sweep(_background: Background) -> Sweep:
 
 
 @pytest.fixture(scope="session")
-def mlflow_server(_background: Background) -> Server:
+def mlflow_server(_background: Background) -> MlflowServer:
     """A real tracking server, healthy; stopped (its whole process group) when the session ends."""
     return _background.get("mlflow_server")
 
 
 @pytest.fixture(scope="session")
-def server_sweep(_background: Background, mlflow_server: Server) -> Sweep:
+def server_sweep(_background: Background, mlflow_server: MlflowServer) -> Sweep:
     """Two jobs (sgd, adam) logging to the server over HTTP."""
     return _background.get("server_sweep")
 
 
 @pytest.fixture(scope="session")
-def compare_cli(_background: Background, basic_sweep: Sweep) -> subprocess.CompletedProcess:
+def compare_cli(_background: Background, basic_sweep: Sweep) -> Outcome:
     """`python scripts/compare.py --uri <basic sweep's store> --out DIR`, finished."""
     return _background.get("compare_cli")
 
 
 @pytest.fixture(scope="session")
-def autograd_notebook(_background: Background) -> tuple[subprocess.CompletedProcess, Path]:
+def autograd_notebook(_background: Background) -> tuple[Outcome, Path]:
     """notebooks/autograd_walkthrough.ipynb, executed: (the run, the executed notebook)."""
     return _background.get("autograd_notebook")
 
 
 @pytest.fixture(scope="session")
-def explore_notebook(_background: Background, basic_sweep: Sweep) -> tuple[subprocess.CompletedProcess, Path]:
+def explore_notebook(_background: Background, basic_sweep: Sweep) -> tuple[Outcome, Path]:
     """notebooks/explore_runs.ipynb, executed with SPARSEGRAD_TRACKING_URI=<the basic sweep's store>."""
     return _background.get("explore_notebook")

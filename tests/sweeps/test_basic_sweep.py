@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import json
 
-from tests.sweeps.helpers import client_for, sweep_runs
+from tests.harness import client_for, sweep_runs
 
 
 def test_sweep_survives_a_diverging_job(basic_sweep):

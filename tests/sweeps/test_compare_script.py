@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.sweeps.helpers import ROOT, client_for, sweep_runs
+from tests.harness import ROOT, client_for, sweep_runs
 
 SCRIPT = ROOT / "scripts" / "compare.py"
 

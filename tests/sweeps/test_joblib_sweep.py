@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.sweeps.helpers import client_for, sweep_runs
+from tests.harness import client_for, sweep_runs
 
 
 def test_parallel_jobs_on_a_fresh_store(joblib_sweep):

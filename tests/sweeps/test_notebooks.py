@@ -11,7 +11,7 @@ import json
 import nbformat
 import pytest
 
-from tests.sweeps.helpers import ROOT
+from tests.harness import ROOT
 
 NOTEBOOKS = ROOT / "notebooks"
 
