@@ -1,25 +1,36 @@
 # sparsegrad: `make train` and `make test` work on a fresh clone (they install what they need).
 PYTHON ?= python3
 PIP := $(PYTHON) -m pip
-STAMPS := .make
 ARGS ?=
 PORT ?= 5000
 HOST ?= 127.0.0.1
+# Install stamps belong to one interpreter: a new virtualenv (or another PYTHON) has its own
+# folder under .make/, so it installs again instead of trusting another environment's stamp.
+ENV_ID := $(shell $(PYTHON) -c 'import hashlib, sys; print(hashlib.sha1(f"{sys.prefix} {sys.executable}".encode()).hexdigest()[:12])' 2>/dev/null || echo no-python)
+STAMPS := .make/$(ENV_ID)
 
-.PHONY: install install-dev test lint format train ui server bench clean
+.PHONY: install install-lib install-dev test test-fast lint format train ui server bench clean
 
-install: $(STAMPS)/install          ## runtime dependencies + sparsegrad (editable)
-$(STAMPS)/install: pyproject.toml
+install-lib: $(STAMPS)/lib          ## the library alone (NumPy only), editable
+$(STAMPS)/lib: pyproject.toml
 	$(PIP) install -e .
-	@mkdir -p $(STAMPS) && touch $@
+	@mkdir -p $(STAMPS) && echo $(PYTHON) > $@
 
-install-dev: $(STAMPS)/install-dev  ## + test and lint tools
-$(STAMPS)/install-dev: pyproject.toml
+install: $(STAMPS)/experiments      ## + the experiment runner's extra: Hydra, MLflow, matplotlib, keras, ...
+$(STAMPS)/experiments: pyproject.toml
+	$(PIP) install -e ".[experiments]"
+	@mkdir -p $(STAMPS) && echo $(PYTHON) > $@ && touch $(STAMPS)/lib
+
+install-dev: $(STAMPS)/dev          ## + test and lint tools
+$(STAMPS)/dev: pyproject.toml
 	$(PIP) install -e ".[dev]"
-	@mkdir -p $(STAMPS) && touch $@ $(STAMPS)/install
+	@mkdir -p $(STAMPS) && echo $(PYTHON) > $@ && touch $(STAMPS)/experiments $(STAMPS)/lib
 
-test: install-dev                   ## the whole test suite
+test: install-dev                   ## the whole test suite (what CI runs)
 	$(PYTHON) -m pytest
+
+test-fast: install-dev              ## the suite without the `slow` tests (subprocesses, servers, notebooks): < 1 min
+	$(PYTHON) -m pytest -m "not slow"
 
 lint: install-dev                   ## ruff
 	$(PYTHON) -m ruff check .
@@ -31,14 +42,14 @@ train: install                      ## train with the default config: make train
 	$(PYTHON) scripts/train.py $(ARGS)
 
 ui: install                         ## browse the runs: http://127.0.0.1:$(PORT)
-	mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --port $(PORT)
+	$(PYTHON) -m mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --port $(PORT)
 
 server: install                     ## a shared tracking server: make server HOST=0.0.0.0; jobs log with tracking.uri=http://HOST:PORT
-	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false mlflow server --backend-store-uri sqlite:///$(CURDIR)/mlflow.db \
+	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(PYTHON) -m mlflow server --backend-store-uri sqlite:///$(CURDIR)/mlflow.db \
 	  --artifacts-destination $(CURDIR)/mlartifacts --host $(HOST) --port $(PORT)
 
 bench: install-dev                  ## speed against a hand-written NumPy step (and PyTorch if installed)
 	$(PYTHON) scripts/bench.py $(ARGS)
 
 clean:
-	rm -rf $(STAMPS) .pytest_cache outputs multirun
+	rm -rf .make .pytest_cache outputs multirun

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import csv
 import subprocess
+import sys
 
-from tests.sweeps.helpers import ROOT, client_for, sweep_runs
+from tests.harness import ROOT, client_for, sweep_runs
 
 
 def test_sweep_against_a_tracking_server(mlflow_server, server_sweep, tmp_path):
@@ -29,13 +30,13 @@ def test_sweep_against_a_tracking_server(mlflow_server, server_sweep, tmp_path):
 
 
 def test_make_server_runs_mlflow_server_on_the_project_store():
-    shown = subprocess.run(["make", "--no-print-directory", "-n", "-o", "install", "server", "PORT=5123"], cwd=ROOT,
-                           capture_output=True, text=True, check=True).stdout
+    make = ["make", "--no-print-directory", "-n", "-o", "install", "server", f"PYTHON={sys.executable}"]
+    shown = subprocess.run([*make, "PORT=5123"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     command = " ".join(shown.replace("\\\n", " ").split())
-    assert command.startswith("MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false mlflow server ")
+    # the interpreter make installs into runs the server (not whichever `mlflow` is first on PATH)
+    assert command.startswith(f"MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false {sys.executable} -m mlflow server ")
     assert f"--backend-store-uri sqlite:///{ROOT}/mlflow.db" in command
     assert "--host 127.0.0.1" in command and "--port 5123" in command
-    shown = subprocess.run(["make", "--no-print-directory", "-n", "-o", "install", "server", "HOST=0.0.0.0"], cwd=ROOT,
-                           capture_output=True, text=True, check=True).stdout
+    shown = subprocess.run([*make, "HOST=0.0.0.0"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     assert "--host 0.0.0.0 --port 5000" in shown  # for jobs on other machines
     assert f"--artifacts-destination {ROOT}/mlartifacts" in command
