@@ -1,7 +1,7 @@
 """Checkpoints: everything needed to continue training, in one `.npz` (no pickle).
 
-Keys: `model/<param>`, `optim/<state key>`, `schedule/<key>`, `history/<metric>`
-(one value per finished epoch), `rng` (the shuffling generator's state as JSON)
+Keys: `run_id` (the MLflow run it belongs to), `model/<param>`, `optim/<state key>`,
+`schedule/<key>`, `history/<metric>` (one value per finished epoch), `rng` (the shuffling generator's state as JSON)
 and `epoch` (epochs finished). Every value is a plain numeric or string array, so
 the file loads with `allow_pickle=False`.
 """
@@ -24,9 +24,12 @@ FILENAME = "checkpoint.npz"
 REQUIRED = ("epoch", "rng")
 
 
-def save_checkpoint(path: Path, state: TrainState) -> Path:
-    """Write atomically (a temporary file renamed), so a kill mid-write keeps the last one."""
-    arrays: dict[str, np.ndarray] = {"epoch": np.array(state.epoch),
+def save_checkpoint(path: Path, state: TrainState, run_id: str = "") -> Path:
+    """Write atomically (a temporary file renamed), so a kill mid-write keeps the last one.
+
+    `run_id` is the MLflow run it belongs to: a resume refuses another run's checkpoint.
+    """
+    arrays: dict[str, np.ndarray] = {"epoch": np.array(state.epoch), "run_id": np.array(run_id),
                                      "rng": np.array(json.dumps(state.rng.bit_generator.state))}
     arrays.update({f"model/{k}": v for k, v in state.model.state_dict().items()})
     arrays.update({f"optim/{k}": np.asarray(v) for k, v in state.optimizer.state_dict().items()})
@@ -63,6 +66,12 @@ def _read(path: Path) -> dict[str, np.ndarray]:
 def checkpoint_epoch(path: Path) -> int:
     """How many epochs the checkpoint at `path` has finished."""
     return int(_read(path)["epoch"])
+
+
+def checkpoint_run(path: Path) -> str:
+    """The MLflow run the checkpoint at `path` belongs to ("" if it does not say)."""
+    data = _read(path)
+    return str(data["run_id"]) if "run_id" in data else ""
 
 
 def load_checkpoint(path: Path, model: Module, optimizer: Optimizer, schedule: Schedule,

@@ -103,9 +103,9 @@ def _train_in(run: Run, cfg: DictConfig, resume: ResumePoint | None) -> float:
         log.info("resuming after epoch %d from %s", epochs_done, resume.source)
     t = cfg.trainer
     run.tracker.set_tags(run.run_id, {STEPS_TAG: str(batches_per_epoch(len(data.train_images), t.batch_size))})
+    settings = Settings(t.epochs, t.batch_size, t.log_every_n_steps, t.progress)
     state = fit(parts.model, parts.optimizer, parts.schedule, data, [run, _EpochLog(t.epochs)],
-                objective=parts.objective, settings=Settings(t.epochs, t.batch_size, t.log_every_n_steps, t.progress), rng=rng,
-                epochs_done=epochs_done, history=history)
+                objective=parts.objective, settings=settings, rng=rng, epochs_done=epochs_done, history=history)
     _log_artifacts(run, cfg, parts.model, data.test_images, state.history)
     return state.history["val_recon_loss"][-1]
 

@@ -16,7 +16,9 @@ stops it), or "record" (the caller reads `status` and decides).
 from __future__ import annotations
 
 import logging
+import os
 import shutil
+import socket
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
@@ -33,7 +35,7 @@ from sparsegrad.experiment.errors import (
 )
 from sparsegrad.experiment.interrupts import held_interrupts
 from sparsegrad.experiment.resume import RUN_ID_FILE, ResumePoint
-from sparsegrad.experiment.tracking import RESUMED_AFTER_TAG, RESUMED_FROM_TAG, RUN_DIR_TAG, Tracker
+from sparsegrad.experiment.tracking import OWNER_TAG, RESUMED_AFTER_TAG, RESUMED_FROM_TAG, RUN_DIR_TAG, Tracker
 from sparsegrad.experiment.trainer import TrainState
 
 log = logging.getLogger(__name__)
@@ -71,7 +73,7 @@ class Run:
         """Start the MLflow run, or reopen the one to resume."""
         with held_interrupts():  # a run, once opened, is always ended: no interruption in between
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            tags = {RUN_DIR_TAG: str(self.run_dir), **self.tags}
+            tags = {RUN_DIR_TAG: str(self.run_dir), OWNER_TAG: f"{socket.gethostname()}:{os.getpid()}", **self.tags}
             if self.resume is not None:
                 self.run_id = self.resume.run_id
                 self.checkpoint = self._copy_in(self.resume.checkpoint)
@@ -99,7 +101,7 @@ class Run:
         """Checkpoint, then the epoch's metrics: the two agree on which epochs are done."""
         with held_interrupts():
             if self.checkpoints:
-                self.checkpoint = save_checkpoint(self.run_dir / FILENAME, state)
+                self.checkpoint = save_checkpoint(self.run_dir / FILENAME, state, self.run_id)
             self.epochs_done = state.epoch
             self.tracker.log_metrics(self.run_id, [(k, v, state.epoch) for k, v in state.last().items()]
                                      + [("step_loss", v, s) for s, v in state.step_losses])

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import os
 import types
 import typing
 from dataclasses import dataclass, field, fields, is_dataclass
@@ -87,10 +88,12 @@ def options(group: str) -> list[str]:
 
 
 def register_configs() -> None:
-    """Put the schema into Hydra's ConfigStore and the `${project_root:}` resolver into OmegaConf."""
+    """The schema into Hydra's ConfigStore; `${project_root:}` and `${pid:}` (run folders) into OmegaConf."""
     ConfigStore.instance().store(name="base_config", node=Config)
     if not OmegaConf.has_resolver("project_root"):
         OmegaConf.register_new_resolver("project_root", lambda: project_root().as_posix())
+    if not OmegaConf.has_resolver("pid"):
+        OmegaConf.register_new_resolver("pid", os.getpid, use_cache=True)
 
 
 # --- keys -----------------------------------------------------------------------------------

@@ -31,6 +31,7 @@ FAILURE_TAG = "failure_reason"  # why a run is FAILED or KILLED
 RUN_DIR_TAG = "run_dir"  # the run's folder (checkpoint, plots) on the machine that ran it
 STEPS_TAG = "steps_per_epoch"  # optimizer steps per epoch
 RESUMED_FROM_TAG, RESUMED_AFTER_TAG = "resumed_from", "resumed_after_epoch"
+OWNER_TAG = "sparsegrad.owner"  # `host:pid` of the process training the run
 SWEEP_TAG = "sparsegrad.sweep"  # "parent" on a sweep's parent run, "child" on its jobs
 OVERRIDES_TAG = "sparsegrad.overrides"  # a job's command-line overrides (JSON list)
 CHOICES_TAG = "sparsegrad.choices"  # its config-group choices (JSON object)
