@@ -1,4 +1,4 @@
-"""Ctrl-C and SIGTERM as one KeyboardInterrupt, held back where stopping would leave things half done."""
+"""Ctrl-C, SIGTERM and SIGHUP as one KeyboardInterrupt, held back where stopping would leave things half done."""
 
 from __future__ import annotations
 
@@ -21,12 +21,12 @@ def _on_signal(signum: int, frame: object) -> None:
 
 @contextmanager
 def signals_as_interrupt() -> Iterator[None]:
-    """Inside this block SIGTERM ends the program as Ctrl-C does: a KeyboardInterrupt.
+    """Inside this block SIGTERM and SIGHUP (the terminal closed) end the program as Ctrl-C does.
 
     SIGINT gets the same handler (unless it is ignored, as for a background job), so
     that `held_interrupts` can hold both back. Outside the main thread: no change.
     """
-    wanted = [signal.SIGTERM]
+    wanted = [signal.SIGTERM, signal.SIGHUP]
     if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
         wanted.append(signal.SIGINT)
     previous = {}
@@ -63,7 +63,7 @@ def held_interrupts() -> Iterator[None]:
 def signals_ignored() -> Iterator[None]:
     """Ignore Ctrl-C and SIGTERM inside this block (bookkeeping that must not stop half way)."""
     try:
-        previous = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
+        previous = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     except ValueError:  # not the main thread
         previous = {}
     try:

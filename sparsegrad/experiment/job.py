@@ -68,7 +68,8 @@ def train(cfg: DictConfig, job: Job) -> float:
         try:
             if not in_sweep:
                 validate(cfg)  # a config error: one line, exit 2, and no run opened
-            tracker = Tracker(cfg.tracking.uri, cfg.tracking.experiment)  # fails in seconds if unreachable
+            tr = cfg.tracking
+            tracker = Tracker(tr.uri, tr.experiment, tr.timeout_s, tr.retries)  # fails in seconds if unreachable
             resume = find_resume_point(cfg.trainer.resume, tracker, Path(staging)) if cfg.trainer.resume else None
             if resume is not None:
                 cfg = _resumed_config(resume, cfg, job.overrides)
@@ -143,8 +144,8 @@ def _resumed_config(resume: ResumePoint, given: DictConfig, overrides: Sequence[
     comes from the command line that resumes it; any other override is ignored, with a warning.
     """
     cfg = resume.config.copy()
-    for key in ("trainer.progress", "trainer.checkpoint", "trainer.blas_threads"):
-        OmegaConf.update(cfg, key, OmegaConf.select(given, key), force_add=True)
+    for key in ("trainer.progress", "trainer.checkpoint", "trainer.blas_threads", "tracking"):
+        OmegaConf.update(cfg, key, OmegaConf.select(given, key), force_add=True, merge=False)
     ignored = [o for o in overrides if defines_the_run(o)]
     if ignored:
         log.warning("resuming run %s with its own config: ignoring %s", resume.run_id, " ".join(ignored))

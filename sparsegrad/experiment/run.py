@@ -30,6 +30,7 @@ from sparsegrad.experiment.errors import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
     ExperimentError,
+    TrackingUnreachable,
     TrainingDiverged,
     exit_with,
 )
@@ -154,6 +155,9 @@ class Run:
             if self.checkpoint is not None:
                 reason += f"; continue it with trainer.resume={self.run_id}"
             return "KILLED", reason
+        if isinstance(exc, TrackingUnreachable):
+            return "FAILED", (f"{exc}; {self._kept()}; once the store answers again, continue with "
+                              f"trainer.resume={self.run_id}")
         if isinstance(exc, TrainingDiverged):
             return "FAILED", f"{exc}; training stopped there; {self._kept()}"
         if isinstance(exc, ExperimentError | DataError):
@@ -161,17 +165,18 @@ class Run:
         return "FAILED", f"{type(exc).__name__}: {exc}"
 
     def _kept(self) -> str:
-        """Store the last good checkpoint with the run too (so it resumes anywhere), and say so."""
+        """Store the last good checkpoint with the run too (so it resumes anywhere), and say where it is."""
         if self.checkpoint is None or not self.checkpoint.exists():
             if self.epochs_done and not self.checkpoints:
                 return f"{self.epochs_done} epochs done, but no checkpoint (trainer.checkpoint=false)"
             return "no checkpoint: no epoch had finished"
+        where = str(self.checkpoint)
         try:
             self.tracker.log_artifact(self.run_id, self.checkpoint, "checkpoint")
+            where = f"artifact checkpoint/{FILENAME}, and {where}"
         except Exception as exc:  # the outcome matters more than this copy
             log.warning("could not store the checkpoint in MLflow: %s", exc)
-        return (f"the checkpoint of epoch {self.epochs_done} is kept (artifact checkpoint/{FILENAME}, "
-                f"and {self.checkpoint})")
+        return f"the checkpoint of epoch {self.epochs_done} is kept ({where})"
 
     def interrupted_message(self) -> str:
         if self.checkpoint is None:

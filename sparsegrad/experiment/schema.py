@@ -31,6 +31,7 @@ from sparsegrad.checks import ArgumentError
 from sparsegrad.data import DATASETS
 from sparsegrad.data.registry import OPTIONS as DATA_OPTIONS
 from sparsegrad.experiment.errors import ConfigError
+from sparsegrad.experiment.tracking import URI_SCHEMES
 
 BUILT_GROUPS = ("model", "optimizer", "schedule", "sparsity")  # made by hydra.utils.instantiate
 # Keys that say how to run and record a run, not what it computes: they name no run, tell no
@@ -61,6 +62,8 @@ class TrackingConfig:
     uri: str = MISSING
     experiment: str = MISSING
     run_name: str | None = MISSING
+    timeout_s: float = MISSING
+    retries: int = MISSING
 
 
 @dataclass
@@ -257,5 +260,13 @@ def validate(cfg: DictConfig) -> None:
     _check(t.log_every_n_steps >= 1, "trainer.log_every_n_steps", t.log_every_n_steps, "an integer >= 1")
     _check(t.blas_threads is None or t.blas_threads >= 1, "trainer.blas_threads", t.blas_threads,
            "null (the BLAS library's default) or an integer >= 1")
-    _check(bool(cfg.tracking.experiment), "tracking.experiment", cfg.tracking.experiment, "a non-empty name")
+    tr = cfg.tracking
+    _check(tr.uri.startswith(URI_SCHEMES), "tracking.uri", tr.uri,
+           "sqlite:///PATH (a store file) or http(s)://HOST:PORT (a tracking server)")
+    _check(0 < len(tr.experiment) <= 256, "tracking.experiment", tr.experiment, "a name of 1 to 256 characters")
+    _check(tr.run_name is None or len(tr.run_name) <= 250, "tracking.run_name", tr.run_name,
+           "null or a name of at most 250 characters")
+    _check(_number(tr.timeout_s) and 1 <= tr.timeout_s <= 600, "tracking.timeout_s", tr.timeout_s,
+           "seconds in [1, 600]")
+    _check(0 <= tr.retries <= 10, "tracking.retries", tr.retries, "an integer in [0, 10]")
     _check_ranges(cfg)

@@ -82,7 +82,8 @@ class MlflowSweepCallback(Callback):
 
         task = OmegaConf.masked_copy(config, [k for k in config if k != "hydra"])
         validate(task)
-        tracker = Tracker(config.tracking.uri, config.tracking.experiment)
+        tracker = Tracker(config.tracking.uri, config.tracking.experiment, config.tracking.timeout_s,
+                          config.tracking.retries)
         sweep_dir = Path(config.hydra.sweep.dir)
         launcher = str(OmegaConf.select(config, "hydra.launcher._target_")).rsplit(".", 1)[-1]
         self.parent = Run(tracker, sweep_dir, name=_sweep_name(config), params=flatten(task),

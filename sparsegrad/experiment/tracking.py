@@ -7,13 +7,17 @@ module imports mlflow's client or writes a tag name of its own.
 
 from __future__ import annotations
 
+import fcntl
+import functools
 import os
+import re
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -44,6 +48,9 @@ def default_tracking_uri() -> str:
     from sparsegrad.experiment.schema import project_root
 
     return os.environ.get(URI_ENV) or f"sqlite:///{(project_root() / 'mlflow.db').as_posix()}"
+
+
+URI_SCHEMES = ("sqlite:///", "http://", "https://")
 
 
 def sqlite_path(uri: str) -> Path | None:
@@ -103,33 +110,99 @@ def flatten(cfg: DictConfig, exclude: tuple[str, ...] = ()) -> dict[str, str]:
     return flat
 
 
+@contextmanager
+def store_lock(uri: str) -> Iterator[None]:
+    """For a sqlite store: one process at a time (a fresh store's tables are made once, safely)."""
+    db = sqlite_path(uri)
+    if db is None:
+        yield
+        return
+    with open(db.with_name(db.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def bound_http_calls(timeout_s: float, retries: int) -> None:
+    """Each call to a tracking server: at most `timeout_s` per try and `retries` retries (MLflow's
+    defaults, 120 s and 7 with growing back-off, let a dead server hang a job for minutes)."""
+    os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = str(max(1, round(timeout_s)))
+    os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = str(retries)
+    os.environ["MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR"] = "1"
+    os.environ["MLFLOW_HTTP_REQUEST_BACKOFF_JITTER"] = "0"
+
+
+Call = TypeVar("Call", bound=Callable[..., Any])
+
+
+def _reported(method: Call) -> Call:
+    """A store that fails mid-run (a server gone, a database deleted) raises TrackingUnreachable: one line."""
+    @functools.wraps(method)
+    def call(self: Tracker, *args: Any, **kwargs: Any) -> Any:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return method(self, *args, **kwargs)
+        except (MlflowException, OSError) as exc:
+            if isinstance(exc, MlflowException) and exc.error_code in ("RESOURCE_DOES_NOT_EXIST",
+                                                                      "INVALID_PARAMETER_VALUE"):
+                raise  # an answer, not a failure: the caller decides
+            raise TrackingUnreachable(f"the MLflow tracking store {self.uri} failed: {_cause(exc)}") from None
+    return call  # type: ignore[return-value]
+
+
+def _cause(exc: BaseException) -> str:
+    """The root of a store's error in a few words ("[Errno 111] Connection refused"), not its 20 lines."""
+    text = str(exc)
+    errno = re.search(r"\[Errno -?\d+\] [^'\")\]]+", text)
+    if errno:
+        return errno.group(0).strip()
+    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    return first[:200]
+
+
 class Tracker:
     """A tracking store, and (when named) one experiment in it that new runs go to."""
 
-    def __init__(self, uri: str, experiment: str | None = None) -> None:
-        check_reachable(uri)  # first: an unreachable store is reported before mlflow's slow import
+    def __init__(self, uri: str, experiment: str | None = None, timeout_s: float = 10.0, retries: int = 2) -> None:
+        if uri.startswith(("http://", "https://")):
+            bound_http_calls(timeout_s, retries)
+        check_reachable(uri, min(timeout_s, 5.0))  # first: reported before mlflow's slow import
         from mlflow.tracking import MlflowClient  # mlflow costs seconds to import: only when tracking
 
         self.uri = uri
         self._client = MlflowClient(tracking_uri=uri)
-        self.experiment_id = self._experiment_id(experiment) if experiment is not None else None
+        with store_lock(uri):  # the first user of a fresh sqlite store makes its tables; the others wait
+            self.experiment_id = self._experiment_id(experiment) if experiment is not None else None
+            if experiment is None:
+                self._client.search_experiments(max_results=1)
 
+    @_reported
     def _experiment_id(self, name: str) -> str:
         from mlflow.exceptions import MlflowException
 
         found = self._client.get_experiment_by_name(name)
-        if found is not None:
-            return found.experiment_id
-        try:
-            return self._client.create_experiment(name, artifact_location=artifact_location(self.uri, name))
-        except MlflowException:  # made meanwhile by a parallel job
-            found = self._client.get_experiment_by_name(name)
-            if found is None:
-                raise
-            return found.experiment_id
+        if found is None:
+            try:
+                return self._client.create_experiment(name, artifact_location=artifact_location(self.uri, name))
+            except MlflowException as exc:  # made meanwhile by a job logging to the same server
+                found = self._client.get_experiment_by_name(name)
+                if found is None:
+                    raise TrackingUnreachable(f"cannot create experiment {name!r} in {self.uri}: {exc}") from None
+        local = not found.artifact_location.startswith(("mlflow-artifacts:", "s3:", "gs:", "wasbs:", "hdfs:"))
+        if self.uri.startswith(("http://", "https://")) and local:
+            raise TrackingUnreachable(
+                f"experiment {name!r} keeps its artifacts at {found.artifact_location}, a path on whichever "
+                f"machine logs, not on the server {self.uri}: log to another experiment "
+                "(tracking.experiment=NAME; the server makes it with artifacts it stores), or log to the store "
+                "directly (tracking.uri=sqlite:///...) on the machine that has that path")
+        return found.experiment_id
 
     # --- runs: open, write, end ---------------------------------------------------------------
 
+    @_reported
     def start_run(self, name: str | None, tags: Mapping[str, str] | None = None,
                   parent_run_id: str | None = None) -> str:
         all_tags = dict(tags or {})
@@ -137,6 +210,7 @@ class Tracker:
             all_tags[PARENT_TAG] = parent_run_id
         return self._client.create_run(self.experiment_id, run_name=name, tags=all_tags).info.run_id
 
+    @_reported
     def reopen(self, run_id: str, tags: Mapping[str, str]) -> None:
         """A KILLED or FAILED run RUNNING again (resumed), without its old failure reason."""
         self._client.update_run(run_id, status="RUNNING")
@@ -144,6 +218,7 @@ class Tracker:
             self._client.delete_tag(run_id, FAILURE_TAG)
         self.set_tags(run_id, tags)
 
+    @_reported
     def log_params(self, run_id: str, params: Mapping[str, str]) -> None:
         from mlflow.entities import Param
 
@@ -151,6 +226,7 @@ class Tracker:
         for i in range(0, len(items), MAX_PARAMS):
             self._client.log_batch(run_id, params=items[i:i + MAX_PARAMS])
 
+    @_reported
     def log_metrics(self, run_id: str, rows: Iterable[tuple[str, float, int]]) -> None:
         """Send (key, value, step) rows in as few calls as MLflow allows."""
         from mlflow.entities import Metric
@@ -160,22 +236,27 @@ class Tracker:
         for i in range(0, len(metrics), MAX_METRICS):
             self._client.log_batch(run_id, metrics=metrics[i:i + MAX_METRICS])
 
+    @_reported
     def set_tags(self, run_id: str, tags: Mapping[str, str]) -> None:
         for key, value in tags.items():
             self._client.set_tag(run_id, key, value)
 
+    @_reported
     def log_artifact(self, run_id: str, path: Path, artifact_path: str | None = None) -> None:
         self._client.log_artifact(run_id, str(path), artifact_path)
 
+    @_reported
     def log_text(self, run_id: str, text: str, artifact_file: str) -> None:
         self._client.log_text(run_id, text, artifact_file)
 
+    @_reported
     def end_run(self, run_id: str, status: str, reason: str | None = None) -> None:
         """FINISHED, FAILED or KILLED; a failure's reason goes in the tag `failure_reason`."""
         if reason:
             self._client.set_tag(run_id, FAILURE_TAG, reason[:5000])
         self._client.set_terminated(run_id, status)
 
+    @_reported
     def kill_running_children(self, parent_run_id: str, reason: str) -> list[str]:
         """A parent's children still RUNNING (their workers were killed with it) become KILLED."""
         killed = []
@@ -188,9 +269,11 @@ class Tracker:
 
     # --- queries ---------------------------------------------------------------------------------
 
+    @_reported
     def get_run(self, run_id: str) -> MlflowRun:
         return self._client.get_run(run_id)
 
+    @_reported
     def metric_history(self, run_id: str, key: str) -> list[tuple[int, float]]:
         """(step, value) of a metric, by step."""
         return sorted((m.step, m.value) for m in self._client.get_metric_history(run_id, key))
@@ -198,6 +281,7 @@ class Tracker:
     def download(self, run_id: str, artifact: str, directory: Path) -> Path:
         return Path(self._client.download_artifacts(run_id, artifact, str(directory)))
 
+    @_reported
     def child_runs(self, parent_run_id: str, status: str | None = None) -> list[MlflowRun]:
         """A sweep's jobs (optionally only those with `status`), oldest first."""
         experiment_id = self.get_run(parent_run_id).info.experiment_id
@@ -206,6 +290,7 @@ class Tracker:
         return self._client.search_runs([experiment_id], query, max_results=10_000,
                                         order_by=["attributes.start_time ASC"])
 
+    @_reported
     def latest_sweep(self, experiment: str | None = None) -> MlflowRun | None:
         """The most recently started sweep parent run (in `experiment`, else in any experiment)."""
         if experiment is not None:
@@ -219,6 +304,7 @@ class Tracker:
                                         order_by=["attributes.start_time DESC"])
         return runs[0] if runs else None
 
+    @_reported
     def experiment_runs(self, experiment: str) -> list[MlflowRun]:
         """Every run of an experiment except sweep parents, oldest first."""
         found = self._client.get_experiment_by_name(experiment)
