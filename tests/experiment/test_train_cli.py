@@ -107,15 +107,15 @@ def test_e2e_artifacts_are_stored_beside_the_store_not_in_the_cwd(launched, e2e_
 def test_mnist_sample_run_learns(launched, e2e_uri, e2e_run, tmp_path):
     """Real digits, offline, in this process: a second run into the e2e store (its schema already made)."""
     from sparsegrad.data import load_dataset
-    from sparsegrad.experiment.builders import build_model
-    from sparsegrad.experiment.run import run_experiment
+    from sparsegrad.experiment.build import build
+    from sparsegrad.experiment.job import Job, train
     from sparsegrad.experiment.trainer import validate_model
 
     client, _, _ = e2e_run
     overrides = ["data=mnist_sample", "data.limit=500", "trainer.epochs=1", "trainer.log_every_n_steps=2",
                  "trainer.progress=false", "tracking.experiment=mnist_sample", f"tracking.uri={e2e_uri}"]
     cfg = compose_config(overrides)
-    val_recon = run_experiment(cfg, tmp_path / "run", overrides=overrides)
+    val_recon = train(cfg, Job(tmp_path / "run", overrides))
 
     run = client.search_runs([client.get_experiment_by_name("mnist_sample").experiment_id])[0]
     assert run.info.status == "FINISHED" and run.data.params["data.limit"] == "500"
@@ -124,5 +124,5 @@ def test_mnist_sample_run_learns(launched, e2e_uri, e2e_run, tmp_path):
     # better than the same model before training (the run's init comes from the same seed)
     data = load_dataset("mnist_sample", limit=500)
     init_seed, _ = np.random.SeedSequence(cfg.seed).spawn(2)
-    untrained = validate_model(build_model(cfg, np.random.default_rng(init_seed)), data.test_images)
+    untrained = validate_model(build(cfg, np.random.default_rng(init_seed)).model, data.test_images)
     assert math.isfinite(val_recon) and val_recon < 0.9 * untrained.val_recon_loss
