@@ -31,7 +31,7 @@ from sparsegrad.experiment.schema import BUILT_GROUPS, keys_of, project_root
 def _chosen_node(group: str) -> DictConfig | None:
     """The config of the option of `group` that the command line (else config.yaml) chose."""
     conf = project_root() / "conf"
-    chosen = [a.split("=", 1)[1] for a in sys.argv[1:] if a.lstrip("+").startswith(f"{group}=")]
+    chosen = [a.split("=", 1)[1] for a in sys.argv[1:] if a.lstrip("+").startswith(f"{group}=")][-1:]
     if not chosen:
         defaults = OmegaConf.load(conf / "config.yaml").get("defaults", [])
         chosen = [d[group] for d in defaults if isinstance(d, DictConfig) and group in d]

@@ -14,8 +14,9 @@ def test_parallel_jobs_on_a_fresh_store(joblib_sweep):
     assert len(children) == 4
     assert all(c.info.status == "FINISHED" for c in children), [c.data.tags.get("failure_reason") for c in children]
     assert {c.data.tags["mlflow.parentRunId"] for c in children} == {parent_id}
-    assert {(c.data.params["optimizer.name"], c.data.params["beta"]) for c in children} == {
-        ("sgd", "0.0"), ("sgd", "0.1"), ("adam", "0.0"), ("adam", "0.1")}
+    assert {(c.data.params["optimizer._target_"], c.data.params["beta"]) for c in children} == {
+        ("sparsegrad.optim.SGD", "0.0"), ("sparsegrad.optim.SGD", "0.1"),
+        ("sparsegrad.optim.Adam", "0.0"), ("sparsegrad.optim.Adam", "0.1")}
     # two at a time: some jobs ran while others did
     spans = sorted((c.info.start_time, c.info.end_time) for c in children)
     assert any(later[0] < earlier[1] for earlier, later in zip(spans, spans[1:])), spans
