@@ -46,6 +46,11 @@ class Raw(NamedTuple):
     test_labels: np.ndarray
 
 
+def one_line(error: BaseException) -> str:
+    """An exception's message on one line (whitespace runs collapsed), for a DataError to quote."""
+    return " ".join(str(error).split()) or type(error).__name__
+
+
 def check_limit(limit: int | None) -> None:
     """Reject a `limit` that is not None or a whole number >= 1."""
     if limit is None:
@@ -85,8 +90,12 @@ def _images(images: np.ndarray, source: str, split: str) -> np.ndarray:
             raise DataError(f"{source}: {split} pixels range {flat.min()}..{flat.max()}, expected 0..255")
         return flat.astype(np.float32) / np.float32(255.0)
     if np.issubdtype(flat.dtype, np.floating):
-        if flat.min() < 0.0 or flat.max() > 1.0:
-            raise DataError(f"{source}: {split} pixels are floats ranging {flat.min():g}..{flat.max():g}; "
+        low, high = flat.min(), flat.max()  # NaN anywhere makes both NaN; inf shows in one of them
+        if not (np.isfinite(low) and np.isfinite(high)):
+            raise DataError(f"{source}: {split} images hold NaN or infinite pixels; the data is corrupted "
+                            f"(this is not divergence), replace the file")
+        if low < 0.0 or high > 1.0:
+            raise DataError(f"{source}: {split} pixels are floats ranging {low:g}..{high:g}; "
                             f"float pixels must already be in [0, 1] (or store them as uint8 0..255)")
         return flat.astype(np.float32, copy=False)
     raise DataError(f"{source}: {split} images have dtype {flat.dtype}, expected uint8 pixels")
