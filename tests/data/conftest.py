@@ -70,10 +70,12 @@ def make_npz(tmp_path: Path):
 
 @pytest.fixture
 def offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    """No keras cache (an empty KERAS_HOME), no Debian Fashion-MNIST, and a keras download that fails."""
+    """No keras cache (an empty KERAS_HOME), no Debian Fashion-MNIST, a download host that cannot be
+    resolved (.invalid never is), and a keras download that fails."""
     home = tmp_path / "keras_home"
     monkeypatch.setenv("KERAS_HOME", str(home))
     monkeypatch.setattr(registry, "DEBIAN_FASHION_MNIST", tmp_path / "no-debian-fashion-mnist")
+    monkeypatch.setattr(keras_cache, "DOWNLOAD_HOST", ("keras-download-host.invalid", 443))
 
     def fail(name: str):
         raise OSError("[Errno -2] Name or service not known")
