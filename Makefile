@@ -9,7 +9,7 @@ HOST ?= 127.0.0.1
 ENV_ID := $(shell $(PYTHON) -c 'import hashlib, sys; print(hashlib.sha1(f"{sys.prefix} {sys.executable}".encode()).hexdigest()[:12])' 2>/dev/null || echo no-python)
 STAMPS := .make/$(ENV_ID)
 
-.PHONY: install install-lib install-dev test test-fast lint format train ui server bench clean
+.PHONY: install install-lib install-dev test test-fast lint format train ui server allowed-hosts bench clean
 
 install-lib: $(STAMPS)/lib          ## the library alone (NumPy only), editable
 $(STAMPS)/lib: pyproject.toml
@@ -44,9 +44,19 @@ train: install                      ## train with the default config: make train
 ui: install                         ## browse the runs: http://127.0.0.1:$(PORT)
 	$(PYTHON) -m mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --port $(PORT)
 
+# The Host headers the server answers (MLflow refuses others as DNS rebinding): the address it
+# serves, this machine's name, and loopback, each with and without the port. A team adds the
+# names its machines use for the server: make server HOST=0.0.0.0 ALLOWED_HOSTS="$$(make -s allowed-hosts),srv.lab"
+SERVER_NAMES = $(sort $(HOST) $(shell hostname) $(shell hostname -f 2>/dev/null) localhost 127.0.0.1)
+ALLOWED_HOSTS ?= $(subst $(eval) ,$(comma),$(foreach h,$(SERVER_NAMES),$(h) $(h):$(PORT)))
+comma := ,
+
+allowed-hosts:
+	@echo "$(ALLOWED_HOSTS)"
+
 server: install                     ## a shared tracking server: make server HOST=0.0.0.0; jobs log with tracking.uri=http://HOST:PORT
 	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(PYTHON) -m mlflow server --backend-store-uri sqlite:///$(CURDIR)/mlflow.db \
-	  --artifacts-destination $(CURDIR)/mlartifacts --host $(HOST) --port $(PORT)
+	  --artifacts-destination $(CURDIR)/mlartifacts --host $(HOST) --port $(PORT) --allowed-hosts "$(ALLOWED_HOSTS)"
 
 bench: install-dev                  ## speed against a hand-written NumPy step (and PyTorch if installed)
 	$(PYTHON) scripts/bench.py $(ARGS)

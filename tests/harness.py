@@ -221,16 +221,18 @@ def free_port() -> int:
 
 
 class MlflowServer:
-    """`mlflow server` (as `make server` runs it) on a free loopback port, with its own sqlite store
-    and artifacts folder in `directory`, one worker, no job runner."""
+    """`mlflow server` (as `make server` runs it, with its --allowed-hosts) on a free loopback port,
+    with its own sqlite store and artifacts folder in `directory`, one worker, no job runner."""
 
     def __init__(self, directory: Path) -> None:
         self.dir = directory
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        allowed = subprocess.run(["make", "-s", "--no-print-directory", "allowed-hosts", f"PORT={self.port}"],
+                                 cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
         command = ["-m", "mlflow", "server", "--backend-store-uri", store_uri(directory),
                    "--artifacts-destination", str(directory / "mlartifacts"),
-                   "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1"]
+                   "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1", "--allowed-hosts", allowed]
         # No job runner: it is for MLflow's GenAI jobs, and spawns seven more processes.
         self.process = start(command, directory, "server", MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false")
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from sparsegrad.data import DataError, Dataset, load_dataset
+from sparsegrad.data import DataError, Dataset, check_available, load_dataset
 from sparsegrad.experiment.build import build
 from sparsegrad.experiment.checkpoint import load_checkpoint
 from sparsegrad.experiment.errors import EXIT_CONFIG, EXIT_FAILED, ConfigError, ExperimentError, exit_with
@@ -66,8 +66,9 @@ def train(cfg: DictConfig, job: Job) -> float:
     in_sweep = job.parent_run_id is not None
     with tempfile.TemporaryDirectory(prefix="sparsegrad-resume-") as staging:
         try:
-            if not in_sweep:
+            if not in_sweep:  # (a sweep checked both once, before its first job)
                 validate(cfg)  # a config error: one line, exit 2, and no run opened
+                check_available(cfg.data.name, cfg.data.get("path"))  # data that cannot be had: likewise
             tr = cfg.tracking
             tracker = Tracker(tr.uri, tr.experiment, tr.timeout_s, tr.retries)  # fails in seconds if unreachable
             resume = find_resume_point(cfg.trainer.resume, tracker, Path(staging)) if cfg.trainer.resume else None
@@ -77,8 +78,9 @@ def train(cfg: DictConfig, job: Job) -> float:
             if in_sweep:
                 log.error("job failed before its run opened: %s", exc)
                 return float("nan")
-            exit_with(str(exc) if isinstance(exc, ConfigError) else f"error: {exc}",
-                      EXIT_CONFIG if isinstance(exc, ConfigError) else EXIT_FAILED)
+            if isinstance(exc, ConfigError | DataError):  # the command line asks for what cannot be
+                exit_with(str(exc) if isinstance(exc, ConfigError) else f"error: {exc}", EXIT_CONFIG)
+            exit_with(f"error: {exc}", EXIT_FAILED)
         run = Run(tracker, job.run_dir, name=cfg.tracking.run_name or job.name, tags=job.tags(),
                   params=flatten(cfg), config_text=OmegaConf.to_yaml(cfg, resolve=True),
                   parent_run_id=job.parent_run_id, resume=resume, checkpoints=cfg.trainer.checkpoint,

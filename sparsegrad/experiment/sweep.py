@@ -64,10 +64,14 @@ class MlflowSweepCallback(Callback):
         self.parent = None  # the open parent `Run`, between start and end
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        from sparsegrad.data import DataError
+
         try:
             self._start_parent(config)
         except ConfigError as exc:
             exit_with(str(exc), EXIT_CONFIG)
+        except DataError as exc:
+            exit_with(f"error: {exc}", EXIT_CONFIG)
         except ExperimentError as exc:
             exit_with(f"error: {exc}", EXIT_FAILED)
         except Exception as exc:
@@ -76,12 +80,14 @@ class MlflowSweepCallback(Callback):
                       f"{type(exc).__name__}: {exc}", EXIT_FAILED)
 
     def _start_parent(self, config: DictConfig) -> None:
+        from sparsegrad.data import check_available
         from sparsegrad.experiment.run import Run
         from sparsegrad.experiment.schema import validate
         from sparsegrad.experiment.tracking import SWEEP_TAG, Tracker, flatten
 
         task = OmegaConf.masked_copy(config, [k for k in config if k != "hydra"])
         validate(task)
+        check_available(task.data.name, task.data.get("path"))  # once, before any job opens a run
         tracker = Tracker(config.tracking.uri, config.tracking.experiment, config.tracking.timeout_s,
                           config.tracking.retries)
         sweep_dir = Path(config.hydra.sweep.dir)

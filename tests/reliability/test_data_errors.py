@@ -12,10 +12,10 @@ import gzip
 import numpy as np
 import pytest
 
-from tests.harness import TINY
+from tests.harness import TINY, run_statuses
+from tests.reliability.harness import Workspace, scenario
 
 BRIEF = [o for o in TINY if not o.startswith("data")]  # TINY's run, on other data than its synthetic digits
-from tests.reliability.harness import Workspace, scenario
 
 
 def _idx(magic: int, dims: tuple[int, ...]) -> bytes:
@@ -34,21 +34,36 @@ def data_errors(ws: Workspace):
     started = {
         "missing": ws.start("missing", *BRIEF, "data=mnist", f"data.path={ws.path / 'nowhere'}"),
         "truncated": ws.start("truncated", *BRIEF, "data=idx", f"data.path={idx}"),
+        "sweep_missing": ws.start("sweep_missing", "-m", *BRIEF, "seed=1,2,3", "data=idx",
+                                  f"data.path={ws.path / 'nowhere'}"),
     }
     return ws, {name: process.wait() for name, process in started.items()}
 
 
-@pytest.mark.parametrize("case, file, problem", [
-    ("missing", "nowhere", "no such file or directory"),
-    ("truncated", "idx/train-images-idx3-ubyte.gz", "corrupted gzip"),
+@pytest.mark.parametrize("case, file, problem, code", [
+    ("missing", "nowhere", "no such", 2),  # data that cannot be had: found before any run opens
+    ("truncated", "idx/train-images-idx3-ubyte.gz", "corrupted gzip", 1),  # a bad file: the run FAILED
 ])
-def test_a_data_error_is_one_line_naming_the_file_and_the_run_is_failed(scenarios, case, file, problem):
+def test_a_data_error_is_one_line_naming_the_file(scenarios, case, file, problem, code):
     ws, outcomes = scenarios("data_errors")
     outcome = outcomes[case]
-    assert outcome.returncode == 1, outcome
+    assert outcome.returncode == code, outcome
     assert len(outcome.error_lines) == 1, outcome
     line = outcome.error_lines[0]
     assert str(ws.path / file) in line and problem in line, outcome
+    if code == 2:
+        assert not (ws.path / case / "mlflow_run_id").exists(), "a run was opened"
+        return
     run = ws.run_of(case)
     assert run.info.status == "FAILED"
     assert run.data.tags["failure_reason"] == line.removeprefix("error: ")
+
+
+def test_a_sweep_on_data_that_cannot_be_had_stops_once_before_any_job(scenarios):
+    ws, outcomes = scenarios("data_errors")
+    outcome = outcomes["sweep_missing"]
+    assert outcome.returncode == 2, outcome
+    (line,) = outcome.error_lines
+    assert str(ws.path / "nowhere") in line, line
+    assert run_statuses(ws.path / "sweep_missing.db") == [], "a run was opened"
+    assert not (ws.path / "sweep_missing" / "0").exists(), "a job started"

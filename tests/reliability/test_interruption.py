@@ -44,6 +44,12 @@ def sigint_then_resume_by_directory(ws: Workspace):
 
 
 @scenario
+def sighup_then_resume_by_id(ws: Workspace):
+    """The terminal closed: as SIGTERM."""
+    return _interrupt_and_resume(ws, signal.SIGHUP, "id")
+
+
+@scenario
 def sweep_interrupted(ws: Workspace):
     """A parallel sweep: joblib kills its workers outright, so the launching process marks their runs."""
     args = [a for a in INTERRUPTIBLE if not a.startswith("seed=")]
@@ -52,7 +58,8 @@ def sweep_interrupted(ws: Workspace):
                                            checkpoint="0/checkpoint.npz")
 
 
-CASES = {"sigterm_then_resume_by_id": "SIGTERM", "sigint_then_resume_by_directory": "SIGINT"}
+CASES = {"sigterm_then_resume_by_id": "SIGTERM", "sigint_then_resume_by_directory": "SIGINT",
+         "sighup_then_resume_by_id": "SIGHUP"}
 
 
 @pytest.mark.parametrize("case", CASES)

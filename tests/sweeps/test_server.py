@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import csv
+import socket
 import subprocess
 import sys
 
-from tests.harness import ROOT, client_for, sweep_runs
+from tests.harness import ROOT, TINY, client_for, store_uri, sweep_runs, train
 
 
 def test_sweep_against_a_tracking_server(mlflow_server, server_sweep, tmp_path):
@@ -40,3 +41,39 @@ def test_make_server_runs_mlflow_server_on_the_project_store():
     shown = subprocess.run([*make, "HOST=0.0.0.0"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     assert "--host 0.0.0.0 --port 5000" in shown  # for jobs on other machines
     assert f"--artifacts-destination {ROOT}/mlartifacts" in command
+    assert '--allowed-hosts "127.0.0.1,127.0.0.1:5123,' in command  # else http://<hostname>:PORT gets a 403
+
+
+def test_a_job_on_another_machine_logs_by_host_name_and_uploads_its_artifacts(mlflow_server, tmp_path):
+    """Through http://<this machine's name>:PORT, as a job elsewhere would (the name resolves to loopback)."""
+    uri = f"http://{socket.gethostname()}:{mlflow_server.port}"
+    outcome = train([*TINY, f"tracking.uri={uri}", "tracking.experiment=team"], tmp_path / "job",
+                    cwd=tmp_path).wait()
+    assert outcome.returncode == 0, outcome.output() + "\n--- server\n" + mlflow_server.log()
+    client = client_for(uri)
+    experiment = client.get_experiment_by_name("team")
+    assert experiment.artifact_location.startswith("mlflow-artifacts:")  # made through the server
+    (run,) = client.search_runs([experiment.experiment_id])
+    assert run.info.status == "FINISHED"
+    assert list((mlflow_server.dir / "mlartifacts").rglob("weights.npz"))  # uploaded to the server's disk
+    assert not (tmp_path / "mlartifacts").exists() and not (tmp_path / "mlruns").exists()
+
+
+def test_logging_through_a_server_into_an_experiment_with_local_artifacts_is_refused(mlflow_server, tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    local = (tmp_path / "somewhere").as_uri()  # an experiment made through the store file, not the server
+    MlflowClient(store_uri(mlflow_server.dir)).create_experiment("local-artifacts", artifact_location=local)
+    outcome = train([*TINY, f"tracking.uri={mlflow_server.url}", "tracking.experiment=local-artifacts"],
+                    tmp_path / "job", cwd=tmp_path).wait()
+    assert outcome.returncode == 1, outcome
+    (line,) = outcome.error_lines
+    assert local in line and "tracking.experiment=" in line, line
+    assert not client_for(mlflow_server.url).search_runs(
+        [client_for(mlflow_server.url).get_experiment_by_name("local-artifacts").experiment_id])
+
+
+def test_make_server_answers_its_own_host_names():
+    shown = subprocess.run(["make", "-s", "--no-print-directory", "allowed-hosts", "HOST=0.0.0.0", "PORT=5123"],
+                           cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip().split(",")
+    assert {"0.0.0.0:5123", f"{socket.gethostname()}:5123", "localhost:5123", "127.0.0.1:5123"} <= set(shown)

@@ -1,0 +1,94 @@
+"""Row 6: the store fails under a run: a fresh store two processes start at once, a server that dies.
+
+A fresh sqlite store is made once, under a lock, whoever comes first: nothing is lost. A
+tracking server that stops answering mid-run ends the job within a minute, in one line
+naming it, with the checkpoint on disk; once a server answers for the store again, the
+run resumes to FINISHED.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.harness import TINY, MlflowServer, store_uri, sweep_runs, wait_for
+from tests.reliability.harness import INTERRUPTIBLE, Workspace, scenario
+
+LONG = [a for a in INTERRUPTIBLE if not a.startswith("trainer.epochs")] + ["trainer.epochs=400"]
+
+
+@scenario
+def fresh_store_raced(ws: Workspace):
+    """Two single runs and two sweeps, all started at once on a store that does not exist yet."""
+    fresh = f"tracking.uri={store_uri(ws.path / 'fresh.db')}"
+    started = [ws.start(f"run{i}", *TINY, fresh, store=None) for i in range(2)]
+    started += [ws.start(f"sweep{i}", "-m", *TINY, "seed=1,2", fresh, store=None) for i in range(2)]
+    return ws, [p.wait() for p in started]
+
+
+def test_a_fresh_store_started_by_four_processes_at_once_loses_nothing(scenarios):
+    ws, outcomes = scenarios("fresh_store_raced")
+    for outcome in outcomes:
+        assert outcome.returncode == 0, outcome
+        assert "Traceback" not in outcome.stderr, outcome
+    parents, children = sweep_runs(store_uri(ws.path / "fresh.db"))
+    assert len(parents) == 2 and all(p.info.status == "FINISHED" for p in parents)
+    assert len(children) == 4 and all(c.info.status == "FINISHED" for c in children)
+    for parent in parents:  # each sweep's two jobs under its own parent
+        assert sum(c.data.tags["mlflow.parentRunId"] == parent.info.run_id for c in children) == 2
+
+
+@scenario
+def server_dies(ws: Workspace):
+    server = MlflowServer(ws.path / "server")
+    url = server.wait_healthy()
+    job = ws.start("job", *LONG, f"tracking.uri={url}", store=None)
+    wait_for(ws.path / "job" / "checkpoint.npz", job)
+    server.stop()
+    died = time.monotonic()
+    outcome = job.wait()
+    seconds = time.monotonic() - died
+    again = MlflowServer(ws.path / "server")  # the same store, served again (on another port)
+    url = again.wait_healthy()
+    run_id = (ws.path / "job" / "mlflow_run_id").read_text()
+    resumed = ws.run("resumed", f"trainer.resume={run_id}", "trainer.progress=false", f"tracking.uri={url}",
+                     store=None)
+    from tests.harness import client_for
+
+    final = client_for(url).get_run(run_id)
+    again.stop()
+    return ws, outcome, seconds, resumed, final
+
+
+def test_a_server_that_dies_mid_run_ends_the_job_in_a_minute_and_the_run_resumes(scenarios):
+    ws, outcome, seconds, resumed, final = scenarios("server_dies")
+    assert outcome.returncode == 1, outcome
+    assert seconds < 60, outcome
+    (line,) = outcome.error_lines
+    assert "the MLflow tracking store http://127.0.0.1:" in line and "failed" in line, line
+    assert "checkpoint of epoch" in line and "trainer.resume=" in line, line
+    assert (ws.path / "job" / "checkpoint.npz").is_file()
+    assert resumed.returncode == 0, resumed
+    assert final.info.status == "FINISHED"
+
+
+@pytest.mark.parametrize("uri, allowed", [
+    ("sqlit:///x.db", "sqlite:///PATH"),
+    ("postgresql://db/mlflow", "sqlite:///PATH"),
+    ("file:///tmp/mlruns", "http(s)://HOST:PORT"),
+])
+def test_a_tracking_uri_of_another_kind_is_a_config_error(make_config, uri, allowed):
+    from sparsegrad.experiment.errors import ConfigError
+    from sparsegrad.experiment.schema import validate
+
+    with pytest.raises(ConfigError, match="tracking.uri") as caught:
+        validate(make_config(f"tracking.uri={uri}"))
+    assert allowed in str(caught.value)
+
+
+@pytest.fixture
+def make_config():
+    from tests.experiment.conftest import compose_config
+
+    return lambda *overrides: compose_config(overrides)
