@@ -66,14 +66,15 @@ def train(cfg: DictConfig, job: Job) -> float:
     in_sweep = job.parent_run_id is not None
     with tempfile.TemporaryDirectory(prefix="sparsegrad-resume-") as staging:
         try:
-            if not in_sweep:  # (a sweep checked both once, before its first job)
+            if not in_sweep:  # (a sweep checked its config and data once, before its first job)
                 validate(cfg)  # a config error: one line, exit 2, and no run opened
-                check_available(cfg.data.name, cfg.data.get("path"))  # data that cannot be had: likewise
             tr = cfg.tracking
             tracker = Tracker(tr.uri, tr.experiment, tr.timeout_s, tr.retries)  # fails in seconds if unreachable
             resume = find_resume_point(cfg.trainer.resume, tracker, Path(staging)) if cfg.trainer.resume else None
             if resume is not None:
                 cfg = _resumed_config(resume, cfg, job.overrides)
+            if not in_sweep:
+                check_available(cfg.data.name, cfg.data.get("path"))  # data that cannot be had: exit 2, no run
         except (ExperimentError, DataError) as exc:  # no run to record it in
             if in_sweep:
                 log.error("job failed before its run opened: %s", exc)

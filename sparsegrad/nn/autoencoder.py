@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from sparsegrad.nn.activation import activation
+from sparsegrad.checks import check
+from sparsegrad.nn.activation import ACTIVATIONS, activation
 from sparsegrad.nn.linear import Linear
 from sparsegrad.nn.module import Module
 from sparsegrad.nn.sequential import Sequential
@@ -17,6 +18,10 @@ class AutoEncoder(Module):
     def __init__(self, input_dim: int = 784, hidden_dim: int = 64,
                  hidden_activation: str = "sigmoid", output_activation: str = "sigmoid",
                  rng: np.random.Generator | None = None) -> None:
+        check(isinstance(input_dim, int) and input_dim >= 1, "input_dim", input_dim, "an integer >= 1")
+        check(isinstance(hidden_dim, int) and hidden_dim >= 1, "hidden_dim", hidden_dim, "an integer >= 1")
+        for name, value in (("hidden_activation", hidden_activation), ("output_activation", output_activation)):
+            check(value in ACTIVATIONS, name, value, f"one of {', '.join(ACTIVATIONS)}")
         rng = rng if rng is not None else np.random.default_rng()
         self.encoder = Sequential(Linear(input_dim, hidden_dim, rng), activation(hidden_activation))
         self.decoder = Sequential(Linear(hidden_dim, input_dim, rng), activation(output_activation))

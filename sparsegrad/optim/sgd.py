@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 
+from sparsegrad.checks import check
 from sparsegrad.nn.module import Parameter
 from sparsegrad.optim.optimizer import Optimizer
 
@@ -27,12 +29,9 @@ class SGD(Optimizer):
     def __init__(self, params: Iterable[Parameter], lr: float, momentum: float = 0.0,
                  nesterov: bool = False, weight_decay: float = 0.0) -> None:
         super().__init__(params, lr)
-        if not 0.0 <= momentum < 1.0:
-            raise ValueError(f"SGD: momentum must be in [0, 1), got {momentum}")
-        if nesterov and momentum == 0.0:
-            raise ValueError("SGD: nesterov needs momentum > 0")
-        if weight_decay < 0:
-            raise ValueError(f"SGD: weight_decay must be >= 0, got {weight_decay}")
+        check(0.0 <= momentum < 1.0, "momentum", momentum, "a number in [0, 1)")
+        check(not nesterov or momentum > 0, "nesterov", nesterov, "true only with momentum > 0")
+        check(0.0 <= weight_decay < math.inf, "weight_decay", weight_decay, "a finite number >= 0")
         self.momentum, self.nesterov, self.weight_decay = float(momentum), nesterov, float(weight_decay)
         if self.momentum:
             self.buffers["momentum"] = self._zeros_like_params()

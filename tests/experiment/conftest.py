@@ -34,14 +34,14 @@ def make_config() -> Callable[..., DictConfig]:
 # what is allowed). More cases (`+optimizer.lrr=1`, `data=idx` without a path) are checked
 # in-process in test_config.py: each process here costs ~1 s of CPU.
 CONFIG_ERRORS = {
-    "wrong type": (["optimizer.lr=abc"], "optimizer.lr", "float"),
+    "wrong type": (["optimizer.lr=abc"], "optimizer.lr", "a number"),
     "lr zero": (["optimizer.lr=0"], "optimizer.lr", "> 0"),
     "target above 1": (["sparsity.target=1.5"], "sparsity.target", "between 0 and 1"),
     "negative beta": (["beta=-1"], "beta", ">= 0"),
     "no epochs": (["trainer.epochs=0"], "trainer.epochs", ">= 1"),
     "batch zero": (["trainer.batch_size=0"], "trainer.batch_size", ">= 1"),
     "no hidden units": (["model.hidden_dim=0"], "model.hidden_dim", ">= 1"),
-    "unknown nested key": (["optimizer.lrr=1"], "optimizer.lrr", "name, lr, momentum"),
+    "unknown nested key": (["optimizer.lrr=1"], "optimizer.lrr", "lr, betas, eps, weight_decay"),
     "unknown root key": (["foo=1"], "foo", "model, optimizer, sparsity"),
     "added root key": (["+foo=1"], "foo", "model, optimizer, sparsity"),
     "unknown option": (["optimizer=adamw"], "optimizer=adamw", "adam, gd, sgd"),

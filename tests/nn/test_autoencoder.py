@@ -68,8 +68,15 @@ def test_hidden_activation_choice():
     model = AutoEncoder(input_dim=5, hidden_dim=3, hidden_activation="relu", output_activation="identity")
     h = model.encode(Tensor(np.full((2, 5), -10.0)))
     assert np.all(h.data >= 0)
-    with pytest.raises(ValueError, match="unknown activation"):
+    with pytest.raises(ValueError, match="hidden_activation='softsign' is not allowed: one of relu, sigmoid"):
         AutoEncoder(input_dim=5, hidden_dim=3, hidden_activation="softsign")
+
+
+@pytest.mark.parametrize("kwargs, name", [({"input_dim": 0}, "input_dim"), ({"hidden_dim": -1}, "hidden_dim"),
+                                          ({"hidden_dim": 2.5}, "hidden_dim")])
+def test_sizes_are_checked_naming_the_argument(kwargs, name):
+    with pytest.raises(ValueError, match=f"^{name}=.* is not allowed: an integer >= 1"):
+        AutoEncoder(**{"input_dim": 5, "hidden_dim": 3, **kwargs})
 
 
 def test_every_parameter_gets_a_gradient_matching_finite_differences():
