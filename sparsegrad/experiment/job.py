@@ -22,6 +22,7 @@ from sparsegrad.data import DataError, Dataset, check_available, load_dataset
 from sparsegrad.experiment.build import build
 from sparsegrad.experiment.checkpoint import load_checkpoint
 from sparsegrad.experiment.errors import EXIT_CONFIG, EXIT_FAILED, ConfigError, ExperimentError, exit_with
+from sparsegrad.experiment.instruments import GradientMonitor, ImageLog
 from sparsegrad.experiment.resume import ResumePoint, find_resume_point
 from sparsegrad.experiment.run import Run
 from sparsegrad.experiment.schema import defines_the_run, validate
@@ -33,6 +34,7 @@ from sparsegrad.experiment.tracking import (
     SWEEP_TAG,
     Tracker,
     flatten,
+    provenance_tags,
 )
 from sparsegrad.experiment.trainer import Settings, TrainState, batches_per_epoch, blas_threads, fit
 
@@ -48,6 +50,7 @@ class Job:
     choices: dict[str, str] = field(default_factory=dict)  # config-group choices (optimizer: sgd, ...)
     parent_run_id: str | None = None  # a sweep's job: its parent run
     number: int | None = None  # a sweep's job: its number
+    entry_point: str = "scripts/train.py"
 
     @property
     def name(self) -> str:
@@ -55,10 +58,11 @@ class Job:
         return ",".join(o for o in self.overrides if defines_the_run(o)) or "default"
 
     def tags(self) -> dict[str, str]:
+        tags = provenance_tags(self.entry_point)
         if self.parent_run_id is None:
-            return {}
-        return {SWEEP_TAG: "child", SWEEP_JOB_TAG: str(self.number), OVERRIDES_TAG: json.dumps(list(self.overrides)),
-                CHOICES_TAG: json.dumps(self.choices)}
+            return tags
+        return {**tags, SWEEP_TAG: "child", SWEEP_JOB_TAG: str(self.number),
+                OVERRIDES_TAG: json.dumps(list(self.overrides)), CHOICES_TAG: json.dumps(self.choices)}
 
 
 def train(cfg: DictConfig, job: Job) -> float:
@@ -105,13 +109,29 @@ def _train_in(run: Run, cfg: DictConfig, resume: ResumePoint | None) -> float:
         epochs_done, history = load_checkpoint(run.checkpoint, parts.model, parts.optimizer, parts.schedule, rng)
         run.log_missing_epochs(history)
         log.info("resuming after epoch %d from %s", epochs_done, resume.source)
+    else:
+        run.tracker.log_datasets(run.run_id, {
+            "training": (f"{data.name}-train", data.source, data.train_images, data.train_labels),
+            "validation": (f"{data.name}-validation", data.source, data.test_images, data.test_labels)})
     t = cfg.trainer
     run.tracker.set_tags(run.run_id, {STEPS_TAG: str(batches_per_epoch(len(data.train_images), t.batch_size))})
-    settings = Settings(t.epochs, t.batch_size, t.log_every_n_steps, t.progress)
-    state = fit(parts.model, parts.optimizer, parts.schedule, data, [run, _EpochLog(t.epochs)],
-                objective=parts.objective, settings=settings, rng=rng, epochs_done=epochs_done, history=history)
-    _log_artifacts(run, cfg, parts.model, data.test_images, state.history)
+    settings = Settings(t.epochs, t.batch_size, t.log_every_n_steps, t.progress, t.clip_grad_norm)
+    caption = f"run {run.name or ''} ({run.run_id[:8]}), data={data.name}"
+    callbacks = [GradientMonitor(parts.model, t.watch_every_n_steps), run, _EpochLog(t.epochs)]
+    if _square(cfg.model.input_dim):
+        def log_image(key: str, picture: np.ndarray, epoch: int) -> None:
+            run.tracker.log_image(run.run_id, picture, key, epoch)
+
+        callbacks.append(ImageLog(data.test_images[:10], t.epochs, log_image, t.images_every_n_epochs, caption))
+    state = fit(parts.model, parts.optimizer, parts.schedule, data, callbacks, objective=parts.objective,
+                settings=settings, rng=rng, epochs_done=epochs_done, history=history)
+    _log_artifacts(run, cfg, parts.model, data.test_images, state.history, caption)
     return state.history["val_recon_loss"][-1]
+
+
+def _square(pixels: int) -> bool:
+    side = int(round(np.sqrt(pixels)))
+    return side * side == pixels
 
 
 @dataclass
@@ -157,7 +177,7 @@ def _resumed_config(resume: ResumePoint, given: DictConfig, overrides: Sequence[
 
 
 def _log_artifacts(run: Run, cfg: DictConfig, model, test_images: np.ndarray,
-                   history: dict[str, list[float]]) -> None:
+                   history: dict[str, list[float]], caption: str) -> None:
     """Plots and weights, once, after training."""
     from sparsegrad.experiment import plots  # matplotlib: ~0.5 s to import, so not for a config error
     from sparsegrad.function import no_grad
@@ -168,16 +188,17 @@ def _log_artifacts(run: Run, cfg: DictConfig, model, test_images: np.ndarray,
         hidden = model.encode(Tensor(test_images[:2000])).data
         recon = model(Tensor(sample)).data
     side = int(round(np.sqrt(cfg.model.input_dim)))
-    square = side * side == cfg.model.input_dim
     target = cfg.sparsity.get("target")
     out = run.run_dir / "plots"
-    plots.loss_curve(history["loss"], history["val_recon_loss"], out / "loss_curve.png")
-    if square:
-        plots.reconstructions(sample, recon, out / "reconstructions.png", side)
+    plots.loss_curve(history["loss"], history["val_recon_loss"], out / "loss_curve.png", f"loss per epoch: {caption}")
+    if _square(cfg.model.input_dim):
+        plots.reconstructions(sample, recon, out / "reconstructions.png", side, f"reconstructions: {caption}")
         # The decoder's rows: the image each hidden unit adds to the reconstruction. (The
         # encoder's columns show the same patterns through the noise of rarely lit pixels.)
-        plots.features(model.decoder[0].weight.data, out / "features.png", side)
-    plots.activation_histogram(hidden, target, out / "activations.png")
+        plots.features(model.decoder[0].weight.data, out / "features.png", side,
+                       f"what each hidden unit draws (decoder weights): {caption}")
+    plots.activation_histogram(hidden, target, out / "activations.png", f"hidden activations: {caption}")
+    plots.gradients(history, out / "gradients.png", f"gradients per parameter: {caption}")
     for png in sorted(out.glob("*.png")):
         run.tracker.log_artifact(run.run_id, png, "plots")
     weights = run.run_dir / "weights.npz"

@@ -20,6 +20,15 @@ def _save(fig: plt.Figure, path: Path) -> Path:
     return path
 
 
+def _picture(fig: plt.Figure) -> np.ndarray:
+    """The figure as an RGB array (height x width x 3, uint8), for MLflow's log_image."""
+    fig.tight_layout()
+    fig.canvas.draw()
+    rgb = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
+    plt.close(fig)
+    return rgb
+
+
 def loss_curve(train: Sequence[float], val: Sequence[float], path: Path, title: str = "") -> Path:
     """Training loss and validation reconstruction loss per epoch (log scale)."""
     fig, ax = plt.subplots(figsize=(6, 4))
@@ -27,6 +36,7 @@ def loss_curve(train: Sequence[float], val: Sequence[float], path: Path, title: 
     ax.plot(epochs, train, marker="o", markersize=3, label="train loss (recon + sparsity)")
     ax.plot(epochs, val, marker="o", markersize=3, label="validation reconstruction loss")
     ax.set(xlabel="epoch", ylabel="loss", yscale="log", title=title or "loss per epoch")
+    ax.title.set_fontsize(9)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
     return _save(fig, path)
@@ -45,13 +55,52 @@ def tile(images: np.ndarray, cols: int, side: int = 28, pad: int = 1) -> np.ndar
     return grid
 
 
-def reconstructions(originals: np.ndarray, recon: np.ndarray, path: Path, side: int = 28) -> Path:
-    """Originals on the top row, their reconstructions below."""
+def _reconstructions(originals: np.ndarray, recon: np.ndarray, side: int, title: str) -> plt.Figure:
     n = len(originals)
-    fig, ax = plt.subplots(figsize=(n * 0.9, 2.2))
+    fig, ax = plt.subplots(figsize=(max(n * 0.9, 6), 2.4))
     ax.imshow(tile(np.concatenate([originals, recon]), n, side), cmap="gray", vmin=0.0, vmax=1.0)
     ax.set_xticks([])
     ax.set_yticks([(side + 1) * 0.5, (side + 1) * 1.5], ["original", "reconstructed"])
+    ax.set_title(title or "validation images and their reconstructions", fontsize=9)
+    return fig
+
+
+def reconstructions(originals: np.ndarray, recon: np.ndarray, path: Path, side: int = 28, title: str = "") -> Path:
+    """Originals on the top row, their reconstructions below."""
+    return _save(_reconstructions(originals, recon, side, title), path)
+
+
+def reconstructions_picture(originals: np.ndarray, recon: np.ndarray, title: str, side: int = 28) -> np.ndarray:
+    """The same, as an RGB array."""
+    return _picture(_reconstructions(originals, recon, side, title))
+
+
+def density_picture(firing_rate: np.ndarray, title: str) -> np.ndarray:
+    """Feature density: a histogram of log10 of each hidden unit's firing rate (dead units at the left)."""
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    floor = -6.0  # log10 of a rate of 0 (a dead unit) is drawn here
+    logs = np.log10(np.maximum(firing_rate, 10**floor)) if firing_rate.size else np.zeros(0)
+    ax.hist(logs, bins=np.linspace(floor, 0, 31), color="tab:purple")
+    ax.set(xlabel="log10(share of validation images a unit fires on; -6 = never)", ylabel="hidden units",
+           title=title or "feature density")
+    ax.title.set_fontsize(9)
+    return _picture(fig)
+
+
+def gradients(history: dict[str, list[float]], path: Path, title: str = "") -> Path:
+    """Per parameter over the epochs: gradient norm, weight norm, update-to-weight ratio (log scales)."""
+    kinds = (("grad_norm/", "gradient norm (mean over sampled steps)"), ("weight_norm/", "weight norm"),
+             ("update_ratio/", "update norm / weight norm"))
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    for ax, (prefix, label) in zip(axes, kinds):
+        for key, values in sorted(history.items()):
+            if key.startswith(prefix) and any(math.isfinite(v) and v > 0 for v in values):
+                ax.plot(np.arange(1, len(values) + 1), values, marker="o", markersize=3, label=key[len(prefix):])
+        ax.set(xlabel="epoch", ylabel=label, yscale="log", title=label)
+        ax.grid(True, which="both", alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
+    fig.suptitle(title or "gradients per parameter", fontsize=10)
     return _save(fig, path)
 
 
@@ -72,7 +121,7 @@ def features(weights: np.ndarray, path: Path, side: int = 28,
     return _save(fig, path)
 
 
-def activation_histogram(hidden: np.ndarray, target: float | None, path: Path) -> Path:
+def activation_histogram(hidden: np.ndarray, target: float | None, path: Path, title: str = "") -> Path:
     """Distribution of hidden activations and of each unit's mean activation."""
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.5))
     ax1.hist(hidden.ravel(), bins=50, color="tab:blue")
@@ -82,4 +131,6 @@ def activation_histogram(hidden: np.ndarray, target: float | None, path: Path) -
         ax2.axvline(target, color="k", linestyle="--", label=f"target {target:g}")
         ax2.legend()
     ax2.set(xlabel="mean activation of a unit", ylabel="units", title="per-unit means")
+    if title:
+        fig.suptitle(title, fontsize=10)
     return _save(fig, path)

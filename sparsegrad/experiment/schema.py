@@ -55,6 +55,9 @@ class TrainerConfig:
     checkpoint: bool = MISSING
     resume: str | None = MISSING
     blas_threads: int | None = MISSING
+    clip_grad_norm: float | None = MISSING
+    watch_every_n_steps: int = MISSING
+    images_every_n_epochs: int = MISSING
 
 
 @dataclass
@@ -258,6 +261,11 @@ def validate(cfg: DictConfig) -> None:
     _check(t.batch_size is None or t.batch_size >= 1, "trainer.batch_size", t.batch_size,
            "null (full batch) or an integer >= 1")
     _check(t.log_every_n_steps >= 1, "trainer.log_every_n_steps", t.log_every_n_steps, "an integer >= 1")
+    _check(t.clip_grad_norm is None or _number(t.clip_grad_norm) and t.clip_grad_norm > 0, "trainer.clip_grad_norm",
+           t.clip_grad_norm, "null (no clipping) or a number > 0")
+    _check(t.watch_every_n_steps >= 1, "trainer.watch_every_n_steps", t.watch_every_n_steps, "an integer >= 1")
+    _check(t.images_every_n_epochs >= 1, "trainer.images_every_n_epochs", t.images_every_n_epochs,
+           "an integer >= 1")
     _check(t.blas_threads is None or t.blas_threads >= 1, "trainer.blas_threads", t.blas_threads,
            "null (the BLAS library's default) or an integer >= 1")
     tr = cfg.tracking

@@ -41,6 +41,10 @@ OVERRIDES_TAG = "sparsegrad.overrides"  # a job's command-line overrides (JSON l
 CHOICES_TAG = "sparsegrad.choices"  # its config-group choices (JSON object)
 SWEEP_JOB_TAG = "sweep_job"  # a job's number in its sweep
 JOBS_TAG, JOBS_FAILED_TAG = "jobs", "jobs_failed"  # on a sweep's parent when it ends
+EVALUATES_TAG = "sparsegrad.evaluates"  # on an evaluation run: the run whose model it scores
+# The experiment is one of model training: MLflow 3's UI then opens it on its runs (not on GenAI traces).
+EXPERIMENT_KIND_TAG, EXPERIMENT_KIND = "mlflow.experimentKind", "custom_model_development"
+DATA_CONTEXT_TAG = "mlflow.data.context"  # a dataset input's role: training or validation
 
 
 def default_tracking_uri() -> str:
@@ -92,6 +96,46 @@ def check_reachable(uri: str, timeout_s: float = 3.0) -> None:
             raise TrackingUnreachable(f"cannot create the MLflow store {db}: {exc}") from None
         if not os.access(db.parent, os.W_OK):
             raise TrackingUnreachable(f"the MLflow store directory {db.parent} is not writable")
+
+
+def provenance_tags(entry_point: str) -> dict[str, str]:
+    """Where a run's code came from, under MLflow's own tag names (its UI shows them), and versions."""
+    import getpass
+    import platform
+    import subprocess
+
+    import numpy as np
+
+    from sparsegrad.experiment.schema import project_root
+
+    def git(*args: str) -> str:
+        try:
+            done = subprocess.run(["git", *args], cwd=project_root(), capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            return ""
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    tags = {"mlflow.source.name": entry_point, "mlflow.source.type": "LOCAL", "mlflow.user": getpass.getuser(),
+            "sparsegrad.python": platform.python_version(), "sparsegrad.numpy": np.__version__,
+            "sparsegrad.version": _version()}
+    commit = git("rev-parse", "HEAD")
+    if commit:
+        tags.update({"mlflow.source.git.commit": commit,
+                     "mlflow.source.git.branch": git("rev-parse", "--abbrev-ref", "HEAD"),
+                     "sparsegrad.git_dirty": str(bool(git("status", "--porcelain", "--untracked-files=no"))).lower()})
+        remote = git("remote", "get-url", "origin")
+        if remote:
+            tags["mlflow.source.git.repoURL"] = remote
+    return tags
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("sparsegrad")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 def flatten(cfg: DictConfig, exclude: tuple[str, ...] = ()) -> dict[str, str]:
@@ -184,9 +228,12 @@ class Tracker:
         from mlflow.exceptions import MlflowException
 
         found = self._client.get_experiment_by_name(name)
+        if found is not None and found.tags.get(EXPERIMENT_KIND_TAG) is None:  # made before this tag was set
+            self._client.set_experiment_tag(found.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
         if found is None:
             try:
-                return self._client.create_experiment(name, artifact_location=artifact_location(self.uri, name))
+                return self._client.create_experiment(name, artifact_location=artifact_location(self.uri, name),
+                                                      tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND})
             except MlflowException as exc:  # made meanwhile by a job logging to the same server
                 found = self._client.get_experiment_by_name(name)
                 if found is None:
@@ -235,6 +282,33 @@ class Tracker:
         metrics = [Metric(key, float(value), now, step) for key, value, step in rows]
         for i in range(0, len(metrics), MAX_METRICS):
             self._client.log_batch(run_id, metrics=metrics[i:i + MAX_METRICS])
+
+    @_reported
+    def log_image(self, run_id: str, picture: Any, key: str, step: int) -> None:
+        """An image by key and step: the UI's image slider shows how it changes over the steps."""
+        self._client.log_image(run_id, picture, key=key, step=step, synchronous=True)
+
+    @_reported
+    def log_datasets(self, run_id: str, datasets: Mapping[str, tuple[str, str, Any, Any]]) -> None:
+        """Dataset inputs by context (training, validation): {context: (name, source, images, labels)}.
+
+        The digest is of every byte (MLflow's own hashes only the first 10,000 values), so two
+        runs on different data can be told apart in the runs table's Dataset column.
+        """
+        import hashlib
+        import warnings
+
+        import mlflow.data
+        from mlflow.entities import DatasetInput, InputTag
+
+        inputs = []
+        for context, (name, source, images, labels) in datasets.items():
+            digest = hashlib.sha256(images.data).hexdigest()[:16]
+            with warnings.catch_warnings():  # (a source that is no URI is kept as text, with a warning)
+                warnings.simplefilter("ignore")
+                dataset = mlflow.data.from_numpy(images, source=source, targets=labels, name=name, digest=digest)
+            inputs.append(DatasetInput(dataset._to_mlflow_entity(), tags=[InputTag(DATA_CONTEXT_TAG, context)]))
+        self._client.log_inputs(run_id, datasets=inputs)
 
     @_reported
     def set_tags(self, run_id: str, tags: Mapping[str, str]) -> None:

@@ -23,13 +23,14 @@ from sparsegrad.experiment.build import Objective
 from sparsegrad.experiment.errors import TrainingDiverged
 from sparsegrad.function import no_grad
 from sparsegrad.nn import AutoEncoder
+from sparsegrad.nn.clip import clip_grad_norm
 from sparsegrad.operations.loss import MSELoss
 from sparsegrad.optim import Optimizer, Schedule
 from sparsegrad.tensor import Tensor
 
 NEAR_ZERO = 0.01  # an activation below this counts as silent
-EPOCH_METRICS = ("loss", "recon_loss", "sparsity_loss", "val_recon_loss", "mean_activation",
-                 "near_zero_fraction", "dead_units", "lr", "epoch_time_s")
+EPOCH_METRICS = ("loss", "recon_loss", "sparsity_loss", "val_recon_loss", "explained_variance", "l0",
+                 "mean_activation", "near_zero_fraction", "dead_units", "lr", "epoch_time_s")
 
 
 @dataclass
@@ -40,6 +41,7 @@ class Settings:
     batch_size: int | None  # None: full batch
     log_every_n_steps: int = 50
     progress: bool = True
+    clip_grad_norm: float | None = None  # clip the gradients' global norm to this before each update
 
 
 @dataclass
@@ -53,13 +55,21 @@ class TrainState:
     epoch: int = 0  # epochs finished
     history: dict[str, list[float]] = field(default_factory=lambda: {k: [] for k in EPOCH_METRICS})
     step_losses: list[tuple[int, float]] = field(default_factory=list)  # the last epoch's (global step, loss)
+    validation: Validation | None = None  # the last epoch's
 
     def last(self) -> dict[str, float]:
         """The last finished epoch's metrics."""
-        return {key: values[-1] for key, values in self.history.items() if values}
+        return {key: values[-1] for key, values in self.history.items() if len(values) == self.epoch}
+
+    def record(self, key: str, value: float) -> None:
+        """A metric of the epoch that just finished (callbacks add their own to the history)."""
+        self.history.setdefault(key, []).append(float(value))
 
 
 class Callback(Protocol):
+    """Called after each epoch. A callback may also define `on_before_update(state, step)` and
+    `on_after_update(state, step)`, called around every optimizer step (gradients are there)."""
+
     def on_epoch_end(self, state: TrainState) -> None: ...
 
 
@@ -68,9 +78,12 @@ class Validation:
     """Reconstruction and sparsity of the model on held-out images."""
 
     val_recon_loss: float
+    explained_variance: float  # 1 - FVU: 1 - sum (x - x_hat)^2 / sum (x - mean x)^2; scale-free
+    l0: float  # hidden units above NEAR_ZERO per image, on average
     mean_activation: float  # should approach sparsity.target
     near_zero_fraction: float  # share of activations below NEAR_ZERO
     dead_units: int  # hidden units below NEAR_ZERO on every image
+    firing_rate: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0))  # per unit: share of images
 
 
 @contextmanager
@@ -100,19 +113,20 @@ def fit(model: AutoEncoder, optimizer: Optimizer, schedule: Schedule, data: Data
     for epoch in range(epochs_done + 1, settings.epochs + 1):
         # Overflow on the way to a NaN/inf loss is reported as divergence, not as warnings.
         with np.errstate(over="ignore", invalid="ignore"):
-            row = train_epoch(state, objective, data.train_images, settings, epoch)
-            row.update(vars(validate_model(model, data.test_images)))
+            row = train_epoch(state, objective, data.train_images, settings, epoch, callbacks)
+            state.validation = validate_model(model, data.test_images)
         schedule.step()
         state.epoch = epoch
+        row.update({k: v for k, v in vars(state.validation).items() if k in EPOCH_METRICS})
         for key in EPOCH_METRICS:
-            state.history[key].append(float(row[key]))
+            state.record(key, row[key])
         for callback in callbacks:
             callback.on_epoch_end(state)
     return state
 
 
 def train_epoch(state: TrainState, objective: Objective, images: np.ndarray, settings: Settings,
-                epoch: int) -> dict[str, float]:
+                epoch: int, callbacks: Sequence[Callback] = ()) -> dict[str, float]:
     """One pass over `images` in a random order; the means of its losses, its lr and its time."""
     start = time.perf_counter()
     model, optimizer, batch_size = state.model, state.optimizer, settings.batch_size
@@ -121,6 +135,8 @@ def train_epoch(state: TrainState, objective: Objective, images: np.ndarray, set
     first_step, lr = (epoch - 1) * steps, optimizer.lr
     total = recon_total = sparsity_total = 0.0
     state.step_losses = []
+    before = [c.on_before_update for c in callbacks if hasattr(c, "on_before_update")]
+    after = [c.on_after_update for c in callbacks if hasattr(c, "on_after_update")]
     bar = tqdm(total=steps, desc=f"epoch {epoch}/{settings.epochs}", disable=None if settings.progress else True,
                leave=False, mininterval=0.5, dynamic_ncols=True)
     for i in range(steps):
@@ -133,7 +149,13 @@ def train_epoch(state: TrainState, objective: Objective, images: np.ndarray, set
                                    f"(lr={lr:g}): lower optimizer.lr or check the data")
         optimizer.zero_grad()
         loss.backward()
+        if settings.clip_grad_norm is not None:
+            clip_grad_norm(model.parameters(), settings.clip_grad_norm)
+        for hook in before:
+            hook(state, first_step + i + 1)
         optimizer.step()
+        for hook in after:
+            hook(state, first_step + i + 1)
         total += value
         recon_total += float(recon.data)
         sparsity_total += float(sparsity.data)
@@ -150,19 +172,29 @@ def train_epoch(state: TrainState, objective: Objective, images: np.ndarray, set
 
 
 def validate_model(model: AutoEncoder, images: np.ndarray, chunk: int = 10_000) -> Validation:
-    """Reconstruction loss and hidden-unit statistics on `images`, without a graph."""
-    recon_sum, hidden_sum, near_zero, unit_max = 0.0, 0.0, 0, None
+    """Reconstruction, explained variance and hidden-unit statistics on `images`, without a graph."""
+    squared_error, hidden_sum, near_zero = 0.0, 0.0, 0
+    pixel_sum = pixel_squares = 0.0  # per pixel, for sum (x - mean x)^2 = sum x^2 - n mean^2 (FVU's denominator)
+    unit_max, firing = None, None
     with no_grad():
         for start in range(0, len(images), chunk):
-            x = Tensor(images[start:start + chunk])
-            hidden = model.encode(x)
-            recon_sum += float(MSELoss.apply(x, model.decode(hidden)).data) * len(x)
+            x = images[start:start + chunk]
+            pixel_sum = pixel_sum + x.sum(axis=0, dtype=np.float64)
+            pixel_squares = pixel_squares + np.einsum("ij,ij->j", x, x, dtype=np.float64)
+            hidden = model.encode(Tensor(x))
+            squared_error += float(MSELoss.apply(Tensor(x), model.decode(hidden)).data) * x.size
             h = hidden.data
             hidden_sum += float(h.sum())
-            near_zero += int(np.count_nonzero(h < NEAR_ZERO))
+            silent = h < NEAR_ZERO
+            near_zero += int(np.count_nonzero(silent))
+            lit = h.shape[0] - silent.sum(axis=0)  # images each unit fires on
             top = h.max(axis=0)
             unit_max = top if unit_max is None else np.maximum(unit_max, top)
-    n = len(images)
-    units = unit_max.size
-    return Validation(recon_sum / n, hidden_sum / (n * units), near_zero / (n * units),
-                      int(np.count_nonzero(unit_max < NEAR_ZERO)))
+            firing = lit if firing is None else firing + lit
+    n, units = len(images), unit_max.size
+    variance = float((pixel_squares - pixel_sum**2 / n).sum())
+    return Validation(val_recon_loss=squared_error / images.size,
+                      explained_variance=1.0 - squared_error / variance if variance > 0 else math.nan,
+                      l0=(n * units - near_zero) / n, mean_activation=hidden_sum / (n * units),
+                      near_zero_fraction=near_zero / (n * units),
+                      dead_units=int(np.count_nonzero(unit_max < NEAR_ZERO)), firing_rate=firing / n)
