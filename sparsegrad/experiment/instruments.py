@@ -85,6 +85,7 @@ class ImageLog:
         with no_grad():
             recon = state.model(Tensor(self.images)).data
         title = f"epoch {state.epoch}: {self.caption}"
-        self.log("reconstructions", plots.reconstructions_picture(self.images, recon, title), state.epoch)
+        side = round(math.sqrt(self.images.shape[1]))
+        self.log("reconstructions", plots.reconstructions_picture(self.images, recon, title, side), state.epoch)
         rates = state.validation.firing_rate if state.validation is not None else np.zeros(0)
         self.log("feature_density", plots.density_picture(rates, title), state.epoch)

@@ -16,8 +16,10 @@ from tests.harness import run_statuses, store_uri
 
 from .conftest import CONFIG_ERRORS, E2E_OVERRIDES, compose_config
 
-EPOCH_METRICS = ("loss", "recon_loss", "sparsity_loss", "val_recon_loss", "mean_activation", "lr", "epoch_time_s")
-PLOTS = ("loss_curve.png", "reconstructions.png", "features.png", "activations.png")
+EPOCH_METRICS = ("loss", "recon_loss", "sparsity_loss", "val_recon_loss", "mean_activation", "lr", "epoch_time_s",
+                 "explained_variance", "l0", "grad_norm/encoder.0.weight", "grad_norm_max/decoder.0.bias",
+                 "weight_norm/encoder.0.weight", "update_ratio/decoder.0.weight")
+PLOTS = ("loss_curve.png", "reconstructions.png", "features.png", "activations.png", "gradients.png")
 
 
 @pytest.mark.parametrize("case", list(CONFIG_ERRORS))
@@ -126,3 +128,24 @@ def test_mnist_sample_run_learns(launched, e2e_uri, e2e_run, tmp_path):
     init_seed, _ = np.random.SeedSequence(cfg.seed).spawn(2)
     untrained = validate_model(build(cfg, np.random.default_rng(init_seed)).model, data.test_images)
     assert math.isfinite(val_recon) and val_recon < 0.9 * untrained.val_recon_loss
+
+
+def test_e2e_run_is_tied_to_its_code_and_data(e2e_run):
+    client, experiment, run = e2e_run
+    tags = run.data.tags
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"  # the UI opens on the runs
+    assert tags["mlflow.source.name"] == "scripts/train.py" and tags["mlflow.source.type"] == "LOCAL"
+    assert tags["mlflow.user"] and tags["sparsegrad.numpy"] and tags["sparsegrad.python"]
+    assert tags.get("mlflow.source.git.commit", "x" * 40).isalnum()  # (a clone elsewhere may not be a git tree)
+    inputs = {[t.value for t in d.tags if t.key == "mlflow.data.context"][0]: d.dataset
+              for d in run.inputs.dataset_inputs}
+    assert set(inputs) == {"training", "validation"}
+    assert inputs["training"].name == "synthetic-train" and len(inputs["training"].digest) == 16
+    assert inputs["training"].digest != inputs["validation"].digest
+
+
+def test_e2e_images_are_logged_by_key_and_step(e2e_run):
+    client, _, run = e2e_run
+    images = [f.path for f in client.list_artifacts(run.info.run_id, "images")]
+    for key in ("reconstructions", "feature_density"):  # at the last epoch (2; every 5th otherwise)
+        assert any(p.startswith(f"images/{key}+step+2+") and p.endswith(".png") for p in images), images
