@@ -1,10 +1,11 @@
 """The `Function` base class: one differentiable operation, forward and backward.
 
-An op is a subclass with two static-looking methods, in the style of PyTorch's
-`torch.autograd.Function` and early tinygrad:
+An op is a subclass with a `forward` and a `backward`, in the style of PyTorch's
+`torch.autograd.Function` and early tinygrad. Both take the op's context, `ctx`
+(the instance `apply` made for this one call), first:
 
     class Mul(Function):
-        def forward(ctx, a, b):          # plain NumPy arrays (or Python scalars) in
+        def forward(ctx, a, b):          # plain NumPy arrays (or Python numbers) in
             ctx.save_for_backward(a, b)
             return a * b                 # a NumPy array out
         def backward(ctx, grad):         # dL/d(out) in
@@ -13,7 +14,7 @@ An op is a subclass with two static-looking methods, in the style of PyTorch's
 
 `Mul.apply(x, y)` runs `forward` on the arrays inside the tensors and, when a
 gradient is wanted, records the call (the `ctx`) on the output tensor so that
-`Tensor.backward()` can find it. Arguments that are not tensors (scalars, axes,
+`Tensor.backward()` can find it. Arguments that are not tensors (numbers, axes,
 hyperparameters such as `rho`) pass through to `forward` unchanged and get
 `None` as their gradient.
 
@@ -22,10 +23,12 @@ sums them back to each input's shape with `unbroadcast`, the one place where
 broadcasting is undone. `ctx.needs_input_grad` (one bool per argument, as in
 PyTorch) lets backward skip the gradients no one asked for (`None` in their place).
 
-Backward returns, per input, either an array it has just made, which the engine
-may then keep and add into in place, or `grad` itself or a view of it, which the
-engine copies before writing; never an array something else holds (a saved one).
+Backward returns, per input, either an array it has just made or `grad` itself
+(or a view of it); never an array something else holds, such as a saved one.
+It never writes into `grad`: the same array may be handed on to other inputs.
 """
+
+# ruff: noqa: N805 (an op's first argument is its context, ctx, as in PyTorch)
 
 from __future__ import annotations
 
@@ -39,8 +42,8 @@ import numpy as np
 # tensor.py needs this module to define `Tensor`, so it fills this name in itself.
 Tensor: Any = None
 
-# Every tensor gets the next number when it is made (Tensor._seq), so a tensor's
-# number is larger than those of the tensors it was made from (see Tensor.backward).
+# Every tensor takes the next serial number when it is made, so a tensor's serial
+# is larger than those of the tensors it was made from (see Tensor.backward).
 next_serial = itertools.count().__next__
 
 _grad_enabled = True
@@ -70,11 +73,10 @@ def unbroadcast(grad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """
     extra = grad.ndim - len(shape)
     if extra:
-        grad = np.add.reduce(grad, axis=tuple(range(extra)))  # grad.sum(), minus a Python layer
-    if 1 in shape:
-        stretched = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
-        if stretched:
-            grad = grad.sum(axis=stretched, keepdims=True)
+        grad = grad.sum(axis=tuple(range(extra)))
+    stretched = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
+    if stretched:
+        grad = grad.sum(axis=stretched, keepdims=True)
     return grad
 
 
@@ -86,43 +88,27 @@ def shape_mismatch(op: str, a: Any, b: Any) -> ValueError:
 class Function:
     """One differentiable op; each call of `apply` makes one instance, its `ctx`."""
 
-    __slots__ = ("inputs", "needs_input_grad", "saved_tensors", "freed")
+    # What forward kept for backward; backward() sets it to None when it frees the graph,
+    # and a second backward through this op then fails.
+    saved_tensors: tuple | None = ()
 
-    def save_for_backward(self, *values: Any) -> None:
-        """Keep what `backward` will need (arrays, shapes, scalars)."""
-        self.saved_tensors = values
+    def save_for_backward(ctx, *values: Any) -> None:
+        """Keep what `backward` will need (arrays, shapes, numbers)."""
+        ctx.saved_tensors = values
 
-    def forward(self, *args: Any, **kwargs: Any) -> np.ndarray:
-        raise NotImplementedError(f"{type(self).__name__} defines no forward")
+    def forward(ctx, *args: Any, **kwargs: Any) -> np.ndarray:
+        raise NotImplementedError(f"{type(ctx).__name__} defines no forward")
 
-    def backward(self, grad: np.ndarray) -> Any:
-        raise NotImplementedError(f"{type(self).__name__} defines no backward")
+    def backward(ctx, grad: np.ndarray) -> Any:
+        raise NotImplementedError(f"{type(ctx).__name__} defines no backward")
 
     @classmethod
     def apply(cls, *args: Any, **kwargs: Any) -> Any:
-        """Run the op on tensors (or scalars/arrays) and record it for backward."""
+        """Run the op on tensors (or numbers/arrays) and record it for backward."""
         ctx = cls()
-        arrays, needs = [], []
-        for a in args:
-            if isinstance(a, Tensor):
-                arrays.append(a.data)
-                needs.append(a.requires_grad)
-            else:
-                arrays.append(a)
-                needs.append(False)
-        record = _grad_enabled and True in needs
-        ctx.needs_input_grad = tuple(needs) if record else (False,) * len(args)
-        data = ctx.forward(*arrays, **kwargs) if kwargs else ctx.forward(*arrays)  # most ops take none
-        # The output tensor is made here, not by Tensor(): the op has made its array
-        # already, so there is nothing to check or copy (this runs for every op). These
-        # are the fields Tensor.__init__ sets.
-        out = Tensor.__new__(Tensor)
-        out.data = data if type(data) is np.ndarray else np.asarray(data)  # a NumPy scalar -> 0-d
-        out.grad = out._grad_sum = None
-        out._seq = next_serial()
-        if record:
-            ctx.inputs, ctx.freed = args, False
-            out.requires_grad, out._ctx = True, ctx
-        else:
-            out.requires_grad, out._ctx = False, None
-        return out
+        ctx.inputs = args
+        ctx.needs_input_grad = tuple([isinstance(a, Tensor) and a.requires_grad for a in args])
+        data = ctx.forward(*[a.data if isinstance(a, Tensor) else a for a in args], **kwargs)
+        record = _grad_enabled and any(ctx.needs_input_grad)
+        # np.asarray: a full reduction gives a NumPy scalar, the tensor keeps a 0-d array
+        return Tensor(np.asarray(data), requires_grad=record, _ctx=ctx if record else None)

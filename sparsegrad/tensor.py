@@ -1,14 +1,14 @@
 """`Tensor`: a NumPy array that remembers the op that made it, and `backward()`.
 
 The whole reverse-mode engine is `Tensor.backward`:
-1. every tensor gets a serial number when it is made, so a tensor's number is
+1. every tensor takes a serial number when it is made, so a tensor's serial is
    larger than those of the tensors it was made from;
 2. walk the graph from the output, always taking the newest tensor not done yet
-   (a heap): every op that used it is done by then, so the sum of the gradients
-   that reached it is complete; ask its op's `backward` for the gradients of the
-   op's inputs and add each to that input's sum (a tensor used twice gets both).
-   No recursion: a chain of 10,000 ops is fine, and only the tensors that receive
-   a gradient are visited;
+   (a heap keyed by serial): every op that used it was made after it, so it has
+   been done already and the sum of the gradients that reached the tensor is
+   complete. Ask the tensor's op for the gradients of its inputs, and add each
+   to that input's sum (a tensor used twice gets both). No recursion, so a chain
+   of 10,000 ops is fine, and only the tensors a gradient reaches are visited;
 3. the leaves (tensors made by the user) add what reaches them into `.grad`.
 """
 
@@ -27,18 +27,18 @@ from sparsegrad.operations.linalg import MatMul, Reshape, Transpose
 from sparsegrad.operations.reduction import Mean, Sum
 
 Axis = int | tuple[int, ...] | None
-_FLOAT32 = np.dtype(np.float32)
+_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def _as_array(data: Any) -> np.ndarray:
-    """NumPy array for `data`: float64 arrays stay float64, everything else float32."""
+    """`data` as a NumPy array: float32 and float64 arrays as they are, anything else float32."""
+    if isinstance(data, np.ndarray) and data.dtype in _FLOAT_DTYPES:
+        return data
     array = np.asarray(data)
     if array.dtype.kind not in "biuf":
         raise TypeError(
             f"Tensor needs numeric data, got {type(data).__name__} of dtype {array.dtype}"
         )
-    if array.dtype == np.float32 or (array.dtype == np.float64 and isinstance(data, np.ndarray)):
-        return array
     return array.astype(np.float32)
 
 
@@ -55,25 +55,28 @@ def _operand(value: Any) -> Any:
     return Tensor(value)
 
 
+def _made_for(grad: np.ndarray, handed: tuple, upstream: np.ndarray) -> bool:
+    """True when `grad` is a new array that its op's backward made for one input alone.
+
+    Not `upstream` (the gradient that backward was given), not a view, not handed
+    to two inputs. Such an array may become a leaf's `.grad` as it is.
+    """
+    return (type(grad) is np.ndarray and grad.base is None and grad is not upstream
+            and sum(other is grad for other in handed) == 1)
+
+
 class Tensor:
     """An n-dimensional array with a gradient, in the graph of the ops that made it."""
 
-    # _grad_sum: during backward(), the sum of the gradients that reached this tensor so
-    # far (None otherwise).
-    __slots__ = ("data", "grad", "requires_grad", "_ctx", "_seq", "_grad_sum")
+    __slots__ = ("data", "grad", "requires_grad", "_ctx", "_serial")
     __array_ufunc__ = None  # `ndarray + Tensor` calls Tensor.__radd__, not NumPy
 
-    def __init__(self, data: Any, requires_grad: bool = False) -> None:
-        # Function.apply sets these same fields on the tensors ops make: keep the two in step.
-        if type(data) is np.ndarray and data.dtype is _FLOAT32:  # the common case, at once
-            self.data: np.ndarray = data
-        else:
-            self.data = _as_array(data.data if isinstance(data, Tensor) else data)
+    def __init__(self, data: Any, requires_grad: bool = False, _ctx: Function | None = None) -> None:
+        self.data: np.ndarray = _as_array(data.data if isinstance(data, Tensor) else data)
         self.grad: np.ndarray | None = None
         self.requires_grad = requires_grad
-        self._ctx: Function | None = None
-        self._seq = next_serial()
-        self._grad_sum = None
+        self._ctx = _ctx  # the op that made this tensor (set by Function.apply), None for a leaf
+        self._serial = next_serial()
 
     # ---- the engine ---------------------------------------------------------
 
@@ -90,73 +93,55 @@ class Tensor:
                     f"backward() on a non-scalar output of shape {self.data.shape} needs "
                     "an explicit gradient of that shape: out.backward(gradient)"
                 )
-            seed = np.array(1, dtype=self.data.dtype).reshape(self.data.shape)  # np.ones, minus a Python layer
-        else:
-            seed = np.asarray(gradient.data if isinstance(gradient, Tensor) else gradient,
-                              dtype=self.data.dtype)
-            if seed.shape != self.data.shape:
-                raise ValueError(f"backward(): gradient of shape {seed.shape} "
-                                 f"for an output of shape {self.data.shape}")
-
+            gradient = np.ones_like(self.data)
+        seed = np.asarray(gradient.data if isinstance(gradient, Tensor) else gradient, dtype=self.data.dtype)
+        if seed.shape != self.data.shape:
+            raise ValueError(f"backward(): gradient of shape {seed.shape} "
+                             f"for an output of shape {self.data.shape}")
         if self._ctx is None:  # a leaf: nothing to walk
-            self._accumulate(seed, (seed,), seed)  # `seed` may be the caller's: copied
+            self._accumulate(seed, owned=False)  # the caller's array: copied
             return
-        self._grad_sum = seed
-        newest_first = [(-self._seq, self)]  # tensors made by ops, with a gradient (serials are unique)
-        pop, push = heapq.heappop, heapq.heappush
-        try:
-            while newest_first:
-                node = pop(newest_first)[1]
-                grad, node._grad_sum = node._grad_sum, None
-                ctx = node._ctx
-                if ctx.freed:
-                    raise RuntimeError(
-                        f"backward through the graph a second time ({type(ctx).__name__} was "
-                        "already freed): pass retain_graph=True to the first backward()"
-                    )
-                input_grads = ctx.backward(grad)
-                if type(input_grads) is not tuple:
-                    input_grads = (input_grads,)
-                for parent, parent_grad, needed in zip(ctx.inputs, input_grads, ctx.needs_input_grad):
-                    if not needed or parent_grad is None:
-                        continue
-                    if parent_grad.shape != parent.data.shape:
-                        parent_grad = unbroadcast(parent_grad, parent.data.shape)
-                    if parent._ctx is None:  # a leaf: into .grad
-                        parent._accumulate(parent_grad, input_grads, grad)
-                    elif parent._grad_sum is None:  # the first gradient to reach `parent`
-                        parent._grad_sum = parent_grad
-                        push(newest_first, (-parent._seq, parent))
-                    else:  # not in place: the first one may be an array another op holds
-                        parent._grad_sum = parent._grad_sum + parent_grad
-                if not retain_graph:
-                    ctx.saved_tensors = None
-                    ctx.freed = True
-        finally:  # after an error, leave no half-made sums behind
-            for _, node in newest_first:
-                node._grad_sum = None
 
-    def _accumulate(self, grad: np.ndarray, handed: tuple, upstream: np.ndarray | None) -> None:
-        """Add a gradient into `.grad`, in place when one is there.
+        grads = {self: seed}  # the sum of the gradients that reached each tensor so far
+        newest_first = [(-self._serial, self)]  # the tensors in `grads`, by serial (all different)
+        while newest_first:
+            _, node = heapq.heappop(newest_first)
+            grad, ctx = grads.pop(node), node._ctx
+            if ctx.saved_tensors is None:
+                raise RuntimeError(
+                    f"backward through the graph a second time ({type(ctx).__name__} was "
+                    "already freed): pass retain_graph=True to the first backward()"
+                )
+            input_grads = ctx.backward(grad)
+            if not isinstance(input_grads, tuple):
+                input_grads = (input_grads,)
+            for parent, parent_grad, needed in zip(ctx.inputs, input_grads, ctx.needs_input_grad):
+                if not needed or parent_grad is None:
+                    continue
+                if parent_grad.shape != parent.data.shape:  # the op broadcast this input
+                    parent_grad = unbroadcast(parent_grad, parent.data.shape)
+                if parent._ctx is None:  # a leaf: into .grad
+                    parent._accumulate(parent_grad, owned=_made_for(parent_grad, input_grads, grad))
+                elif parent in grads:  # not in place: the first one may be an array another op holds
+                    grads[parent] = grads[parent] + parent_grad
+                else:
+                    grads[parent] = parent_grad
+                    heapq.heappush(newest_first, (-parent._serial, parent))
+            if not retain_graph:
+                ctx.saved_tensors = None
 
-        The first gradient is kept without a copy when it is an array the op's backward
-        has just made for this input alone (see `Function`): not `upstream` (the
-        gradient the backward was given), not a view, not in `handed` twice (an op may
-        give one array to two inputs), of this tensor's dtype. Anything else is copied,
-        so that every `.grad` is an array of its own, which later calls add into.
+    def _accumulate(self, grad: np.ndarray, owned: bool) -> None:
+        """Add a gradient into `.grad`, in place once there is one.
+
+        So every `.grad` must be an array of its own: the first gradient is copied
+        unless it is `owned` (an array no one else holds) and of this tensor's dtype.
         """
         if self.grad is not None:
             self.grad += grad
-            return
-        keep = (type(grad) is np.ndarray and grad.base is None and grad is not upstream
-                and grad.dtype == self.data.dtype)
-        if keep and len(handed) > 1:
-            copies = 0
-            for other in handed:
-                copies += other is grad
-            keep = copies == 1
-        # np.array also turns the NumPy scalar a 0-d op may return into a 0-d array.
-        self.grad = grad if keep else np.array(grad, dtype=self.data.dtype)
+        elif owned and grad.dtype == self.data.dtype:  # no copy: 2% of a bench step
+            self.grad = grad
+        else:  # np.array also turns the NumPy scalar a 0-d op may return into a 0-d array
+            self.grad = np.array(grad, dtype=self.data.dtype)
 
     def zero_grad(self) -> None:
         """Forget the accumulated gradient."""
@@ -200,41 +185,21 @@ class Tensor:
 
     # ---- operators: each one is an op's apply --------------------------------
 
-    def __add__(self, other: Any) -> Tensor:
-        return Add.apply(self, _operand(other))
+    def _binary(op: type[Function]) -> tuple:  # noqa: N805 (runs in the class body, not a method)
+        """`self <op> other` and `other <op> self`, for a method and its reflected twin."""
+        return (lambda self, other: op.apply(self, _operand(other)),
+                lambda self, other: op.apply(_operand(other), self))
 
-    def __radd__(self, other: Any) -> Tensor:
-        return Add.apply(_operand(other), self)
-
-    def __sub__(self, other: Any) -> Tensor:
-        return Sub.apply(self, _operand(other))
-
-    def __rsub__(self, other: Any) -> Tensor:
-        return Sub.apply(_operand(other), self)
-
-    def __mul__(self, other: Any) -> Tensor:
-        return Mul.apply(self, _operand(other))
-
-    def __rmul__(self, other: Any) -> Tensor:
-        return Mul.apply(_operand(other), self)
-
-    def __truediv__(self, other: Any) -> Tensor:
-        return Div.apply(self, _operand(other))
-
-    def __rtruediv__(self, other: Any) -> Tensor:
-        return Div.apply(_operand(other), self)
+    __add__, __radd__ = _binary(Add)
+    __sub__, __rsub__ = _binary(Sub)
+    __mul__, __rmul__ = _binary(Mul)
+    __truediv__, __rtruediv__ = _binary(Div)
+    __matmul__, __rmatmul__ = _binary(MatMul)
+    __pow__ = _binary(Pow)[0]  # a constant exponent only: no `2 ** tensor`
+    del _binary
 
     def __neg__(self) -> Tensor:
         return Neg.apply(self)
-
-    def __pow__(self, exponent: Any) -> Tensor:
-        return Pow.apply(self, _operand(exponent))
-
-    def __matmul__(self, other: Any) -> Tensor:
-        return MatMul.apply(self, _operand(other))
-
-    def __rmatmul__(self, other: Any) -> Tensor:
-        return MatMul.apply(_operand(other), self)
 
     def sum(self, axis: Axis = None, keepdims: bool = False) -> Tensor:
         return Sum.apply(self, axis=axis, keepdims=keepdims)

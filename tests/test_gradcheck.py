@@ -1,5 +1,7 @@
 """gradcheck itself: passes correct backwards, catches wrong ones, leaves constants alone."""
 
+# ruff: noqa: N805 (an op's first argument is its context, ctx, as in PyTorch)
+
 import numpy as np
 import pytest
 
@@ -11,50 +13,50 @@ RNG = np.random.default_rng(3)
 class Square(Function):
     """a^2 with a correct backward."""
 
-    def forward(self, a):
-        self.save_for_backward(a)
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
         return a * a
 
-    def backward(self, grad):
-        (a,) = self.saved_tensors
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
         return grad * 2 * a
 
 
 class BadSquare(Square):
     """a^2 with the classic bug: the factor 2 forgotten."""
 
-    def backward(self, grad):
-        (a,) = self.saved_tensors
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
         return grad * a
 
 
 class SlightlyOffSquare(Square):
     """a^2 with a backward 1% too large: only a real comparison notices."""
 
-    def backward(self, grad):
-        (a,) = self.saved_tensors
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
         return grad * 2.02 * a
 
 
 class BadSecondInput(Function):
     """a * b whose gradient for b is wrong (uses b instead of a)."""
 
-    def forward(self, a, b):
-        self.save_for_backward(a, b)
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
         return a * b
 
-    def backward(self, grad):
-        a, b = self.saved_tensors
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
         return grad * b, grad * b
 
 
 class IgnoresUpstream(Function):
     """3a whose backward forgets to multiply by the incoming gradient."""
 
-    def forward(self, a):
+    def forward(ctx, a):
         return 3 * a
 
-    def backward(self, grad):
+    def backward(ctx, grad):
         return np.full(grad.shape, 3.0)
 
 
