@@ -2,8 +2,9 @@
 
 Operands broadcast as in NumPy; each backward returns gradients in the output's
 shape and the engine sums them back to each operand's shape (`unbroadcast`).
-Backward never writes into `grad`: the same array may be handed on to others.
 """
+
+# ruff: noqa: N805 (an op's first argument is its context, ctx, as in PyTorch)
 
 from __future__ import annotations
 
@@ -15,87 +16,84 @@ from sparsegrad.function import Function, shape_mismatch
 class Add(Function):
     """a + b"""
 
-    def forward(self, a, b):
+    def forward(ctx, a, b):
         try:
             return a + b
         except ValueError:
             raise shape_mismatch("Add", a, b) from None
 
-    def backward(self, grad):
+    def backward(ctx, grad):
         return grad, grad
 
 
 class Sub(Function):
     """a - b"""
 
-    def forward(self, a, b):
+    def forward(ctx, a, b):
         try:
             return a - b
         except ValueError:
             raise shape_mismatch("Sub", a, b) from None
 
-    def backward(self, grad):
+    def backward(ctx, grad):
         return grad, -grad
 
 
 class Mul(Function):
     """a * b"""
 
-    def forward(self, a, b):
-        self.save_for_backward(a, b)
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
         try:
             return a * b
         except ValueError:
             raise shape_mismatch("Mul", a, b) from None
 
-    def backward(self, grad):
-        a, b = self.saved_tensors
-        # A number operand (x * 2.0) needs no gradient: skip computing one.
-        grad_a = grad * b if isinstance(a, np.ndarray) else None
-        grad_b = grad * a if isinstance(b, np.ndarray) else None
-        return grad_a, grad_b
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
+        need_a, need_b = ctx.needs_input_grad
+        return (grad * b if need_a else None), (grad * a if need_b else None)
 
 
 class Div(Function):
     """a / b"""
 
-    def forward(self, a, b):
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
         try:
-            out = a / b
+            return a / b
         except ValueError:
             raise shape_mismatch("Div", a, b) from None
-        self.save_for_backward(b, out)
-        return out
 
-    def backward(self, grad):
-        b, out = self.saved_tensors
-        grad_a = grad / b
-        if not isinstance(b, np.ndarray):
-            return grad_a, None
-        # d(a/b)/db = -a/b^2 = -(a/b)/b
-        return grad_a, -grad_a * out
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
+        need_a, need_b = ctx.needs_input_grad
+        # d(a/b)/da = 1/b,  d(a/b)/db = -a/b^2
+        return (grad / b if need_a else None), (-grad * a / (b * b) if need_b else None)
 
 
 class Neg(Function):
     """-a"""
 
-    def forward(self, a):
+    def forward(ctx, a):
         return -a
 
-    def backward(self, grad):
+    def backward(ctx, grad):
         return -grad
 
 
 class Pow(Function):
     """a ** p for a constant number p."""
 
-    def forward(self, a, p):
+    def forward(ctx, a, p):
         if not isinstance(p, (int, float)):
             raise TypeError(f"Pow: the exponent must be a number, got {type(p).__name__}")
-        self.save_for_backward(a, p)
+        ctx.save_for_backward(a, p)
         return a**p
 
-    def backward(self, grad):
-        a, p = self.saved_tensors
-        # d(a^p)/da = p * a^(p-1)
+    def backward(ctx, grad):
+        a, p = ctx.saved_tensors
+        if p == 0:  # a^0 = 1 everywhere: the slope is 0, also at a = 0 (where 0 * 0^-1 is NaN)
+            return np.zeros_like(grad), None
+        # d(a^p)/da = p a^(p-1)
         return grad * (p * a ** (p - 1)), None

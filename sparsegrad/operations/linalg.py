@@ -1,5 +1,7 @@
 """Linear algebra and shape ops: MatMul, Affine (a @ w + b), Transpose, Reshape."""
 
+# ruff: noqa: N805 (an op's first argument is its context, ctx, as in PyTorch)
+
 from __future__ import annotations
 
 import numpy as np
@@ -10,16 +12,16 @@ from sparsegrad.function import Function, shape_mismatch
 class MatMul(Function):
     """a @ b, with NumPy's rules for 1-D and stacked (batched) operands."""
 
-    def forward(self, a, b):
-        self.save_for_backward(a, b)
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
         try:
             return a @ b
         except ValueError:
             raise shape_mismatch("MatMul", a, b) from None
 
-    def backward(self, grad):
-        a, b = self.saved_tensors
-        need_a, need_b = self.needs_input_grad
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
+        need_a, need_b = ctx.needs_input_grad
         if a.ndim == 2 and b.ndim == 2:  # the common case, said plainly
             # C = A B  =>  dA = dC B^T,  dB = A^T dC  (each only when asked for)
             return (grad @ b.T if need_a else None), (a.T @ grad if need_b else None)
@@ -42,52 +44,40 @@ class MatMul(Function):
 
 
 class Affine(Function):
-    """a @ w + b with a 2-D weight w: a layer's map as one op (PyTorch's addmm), one array out."""
+    """a @ w + b with a 2-D weight w: a layer's map as one op (PyTorch's addmm)."""
 
-    def forward(self, a, w, b):
-        if type(a) is not np.ndarray or type(w) is not np.ndarray:  # numbers or lists given directly
-            a, w = np.asarray(a), np.asarray(w)
+    def forward(ctx, a, w, b):
+        a, w = np.asarray(a), np.asarray(w)
         if w.ndim != 2:
             raise ValueError(f"Affine: the weight must be 2-D (in, out), got shape {w.shape}")
-        self.save_for_backward(a, w, b)
-        try:
-            out = a @ w
-        except ValueError:
-            raise shape_mismatch("Affine", a, w) from None
-        # The bias goes into the new product in place (no second array) when it fits
-        # it as it is; otherwise this is a plain a @ w + b.
-        if type(b) is np.ndarray and b.dtype == out.dtype and b.shape == out.shape[-1:]:
-            out += b
-            return out
+        if a.shape[-1:] != w.shape[:1]:
+            raise shape_mismatch("Affine", a, w)
+        ctx.save_for_backward(a, w)
+        out = a @ w
         try:
             return out + b
         except ValueError:
             raise shape_mismatch("Affine", out, b) from None
 
-    def backward(self, grad):
-        a, w, b = self.saved_tensors
-        need_a, need_w, need_b = self.needs_input_grad
-        # y = a w + b  =>  da = dy w^T,  dw = a^T dy and db = dy, both summed over all rows
-        grad_a = grad @ w.T if need_a else None
-        rows, grad_rows = a, grad
-        if a.ndim != 2:  # the rows of any leading axes: (..., in) -> (rows, in)
-            rows, grad_rows = a.reshape(-1, a.shape[-1]), grad.reshape(-1, grad.shape[-1])
-        grad_w = rows.T @ grad_rows if need_w else None
-        grad_b = None
-        if need_b:  # a bias of one value per output sums over the rows; other shapes: the engine
-            grad_b = np.add.reduce(grad_rows, axis=0) if b.shape == w.shape[1:] else grad
-        return grad_a, grad_w, grad_b
+    def backward(ctx, grad):
+        a, w = ctx.saved_tensors
+        need_a, need_w, need_b = ctx.needs_input_grad
+        # y = a w + b  =>  da = dy w^T,  dw = a^T dy over all rows (of any leading axes),
+        # db = dy (the engine sums it over the rows b was broadcast to)
+        rows, grad_rows = a.reshape(-1, a.shape[-1]), grad.reshape(-1, grad.shape[-1])
+        return ((grad @ w.T if need_a else None), (rows.T @ grad_rows if need_w else None),
+                (grad if need_b else None))
 
 
 class Transpose(Function):
     """a.transpose(axes): axes reversed when `axes` is None."""
 
-    def forward(self, a, axes=None):
-        self.save_for_backward(axes)
+    def forward(ctx, a, axes=None):
+        ctx.save_for_backward(axes)
         return np.transpose(a, axes)
 
-    def backward(self, grad):
-        (axes,) = self.saved_tensors
+    def backward(ctx, grad):
+        (axes,) = ctx.saved_tensors
         # Undo the permutation: its inverse is argsort(axes).
         return np.transpose(grad, None if axes is None else np.argsort([ax % grad.ndim for ax in axes]))
 
@@ -95,13 +85,13 @@ class Transpose(Function):
 class Reshape(Function):
     """a.reshape(shape)"""
 
-    def forward(self, a, shape):
-        self.save_for_backward(a.shape)
+    def forward(ctx, a, shape):
+        ctx.save_for_backward(a.shape)
         try:
             return a.reshape(shape)
         except ValueError:
             raise ValueError(f"Reshape: cannot reshape shape {a.shape} into {tuple(shape)}") from None
 
-    def backward(self, grad):
-        (shape,) = self.saved_tensors
+    def backward(ctx, grad):
+        (shape,) = ctx.saved_tensors
         return grad.reshape(shape)

@@ -1,5 +1,7 @@
 """Reductions: Sum and Mean over an axis (or all axes), with `keepdims`."""
 
+# ruff: noqa: N805 (an op's first argument is its context, ctx, as in PyTorch)
+
 from __future__ import annotations
 
 import numpy as np
@@ -25,13 +27,13 @@ def _check_axis(op: str, a: np.ndarray, axis) -> None:
 class Sum(Function):
     """a.sum(axis, keepdims)"""
 
-    def forward(self, a, axis=None, keepdims=False):
+    def forward(ctx, a, axis=None, keepdims=False):
         _check_axis("Sum", a, axis)
-        self.save_for_backward(a.shape, axis, keepdims)
+        ctx.save_for_backward(a.shape, axis, keepdims)
         return np.sum(a, axis=axis, keepdims=keepdims)
 
-    def backward(self, grad):
-        shape, axis, keepdims = self.saved_tensors
+    def backward(ctx, grad):
+        shape, axis, keepdims = ctx.saved_tensors
         # Every summed element contributes with weight 1.
         return _spread(grad, shape, axis, keepdims)
 
@@ -39,13 +41,13 @@ class Sum(Function):
 class Mean(Function):
     """a.mean(axis, keepdims)"""
 
-    def forward(self, a, axis=None, keepdims=False):
+    def forward(ctx, a, axis=None, keepdims=False):
         _check_axis("Mean", a, axis)
         out = np.mean(a, axis=axis, keepdims=keepdims)
-        self.save_for_backward(a.shape, axis, keepdims, a.size // max(out.size, 1))
+        ctx.save_for_backward(a.shape, axis, keepdims, a.size // max(out.size, 1))
         return out
 
-    def backward(self, grad):
-        shape, axis, keepdims, count = self.saved_tensors
+    def backward(ctx, grad):
+        shape, axis, keepdims, count = ctx.saved_tensors
         # Every averaged element contributes with weight 1/count.
         return _spread(grad / count, shape, axis, keepdims)

@@ -160,6 +160,18 @@ def test_pow_integer_exponent_of_negative_base():
     assert gradcheck(lambda t: Pow.apply(t, 2), [x])
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_pow_zero_has_zero_gradient_also_at_zero(dtype):
+    # d(x^0)/dx = 0 * x^-1: 0 everywhere, as PyTorch gives, not 0 * inf = NaN at x = 0
+    x = Tensor(np.array([0.0, -2.0, 3.0], dtype=dtype), requires_grad=True)
+    y = x**0
+    y.sum().backward()
+    np.testing.assert_array_equal(y.data, [1.0, 1.0, 1.0])
+    np.testing.assert_array_equal(x.grad, [0.0, 0.0, 0.0])
+    assert x.grad.dtype == dtype
+    assert gradcheck(lambda t: t**0, [rand(3, 2)])
+
+
 def test_pow_with_tensor_exponent_raises_type_error():
     with pytest.raises(TypeError, match="exponent"):
         Tensor([1.0, 2.0], requires_grad=True) ** Tensor([2.0, 2.0])
