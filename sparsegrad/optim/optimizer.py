@@ -31,15 +31,6 @@ class Optimizer:
     def _zeros_like_params(self) -> list[np.ndarray]:
         return [np.zeros_like(p.data) for p in self.params]
 
-    def _flat_zeros_like_params(self) -> tuple[np.ndarray, list[np.ndarray]]:
-        """One zeroed array for all the parameters, and a view of it shaped like each one."""
-        flat = np.zeros(sum(p.data.size for p in self.params), dtype=self.params[0].data.dtype)
-        views, start = [], 0
-        for p in self.params:
-            views.append(flat[start:start + p.data.size].reshape(p.data.shape))
-            start += p.data.size
-        return flat, views
-
     def zero_grad(self) -> None:
         """Drop every parameter's gradient (the next backward() starts from nothing)."""
         for p in self.params:

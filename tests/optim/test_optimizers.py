@@ -28,7 +28,7 @@ def grad_sequence(seed=1, steps=STEPS):
 def run(optimizer, params, grads):
     for step_grads in grads:
         for p, g in zip(params, step_grads):
-            p.grad = g.astype(p.dtype)
+            p.grad = None if g is None else g.astype(p.dtype)
         optimizer.step()
     return [p.data.copy() for p in params]
 
@@ -53,12 +53,18 @@ def reference_sgd(p0, grads, lr, momentum=0.0, nesterov=False, weight_decay=0.0)
 
 
 def reference_adam(p0, grads, lr, b1=0.9, b2=0.999, eps=1e-8, weight_decay=0.0):
-    """Kingma & Ba (2015), Algorithm 1, with L2 weight decay added to the gradient (torch.optim.Adam)."""
+    """Kingma & Ba (2015), Algorithm 1, with L2 weight decay added to the gradient (torch.optim.Adam).
+
+    A gradient None skips the parameter: no update, and its own step count t stays (as PyTorch).
+    """
     out = []
     for i, p in enumerate(p0):
         p = p.astype(np.float64).copy()
-        m, v = np.zeros_like(p), np.zeros_like(p)
-        for t, step_grads in enumerate(grads, start=1):
+        m, v, t = np.zeros_like(p), np.zeros_like(p), 0
+        for step_grads in grads:
+            if step_grads[i] is None:
+                continue
+            t += 1
             g = step_grads[i] + weight_decay * p
             m = b1 * m + (1 - b1) * g
             v = b2 * v + (1 - b2) * g**2
@@ -126,6 +132,36 @@ def test_adam_against_textbook(kwargs):
                               weight_decay=kwargs.get("weight_decay", 0.0))
     for a, b in zip(got, expected):
         np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-13)
+
+
+def test_adam_counts_steps_per_parameter_when_some_get_no_gradient():
+    # b gets a gradient at steps 1, 3, 6, ... only; as PyTorch, its bias corrections use its own count
+    params, grads = make_params(), grad_sequence(steps=30)
+    for t, step_grads in enumerate(grads, start=1):
+        if t % 3 == 2 or t % 5 == 0:
+            step_grads[1] = None
+    p0 = [p.data.copy() for p in params]
+    got = run(Adam(params, lr=0.01), params, grads)
+    for a, b in zip(got, reference_adam(p0, grads, lr=0.01)):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-13)
+
+
+def test_adam_per_parameter_bias_correction_by_hand():
+    p = Parameter(np.array([0.0]))
+    opt = Adam([p], lr=0.1)
+    p.grad = np.array([1.0])
+    opt.step()  # t = 1: m = 0.1, v = 0.001, m_hat = v_hat = 1: a step of lr
+    assert p.data[0] == pytest.approx(-0.1, rel=1e-7)
+    p.grad = None
+    opt.step()  # no gradient: no update, t stays 1
+    assert p.data[0] == pytest.approx(-0.1, rel=1e-7)
+    p.grad = np.array([2.0])
+    opt.step()  # t = 2: m = 0.09 + 0.2 = 0.29, v = 0.000999 + 0.004 = 0.004999
+    m_hat, v_hat = 0.29 / (1 - 0.9**2), 0.004999 / (1 - 0.999**2)  # 1.5263158, 2.5007504
+    assert p.data[0] == pytest.approx(-0.1 - 0.1 * m_hat / (math.sqrt(v_hat) + 1e-8), rel=1e-7)  # -0.1965180
+    state = opt.state_dict()  # the paper's m and v, and this parameter's own count
+    assert state["m.0"][0] == pytest.approx(0.29) and state["v.0"][0] == pytest.approx(0.004999)
+    assert state["step.0"] == 2 and state["steps"] == 3
 
 
 def test_adam_first_step_is_lr_times_sign():
@@ -234,13 +270,13 @@ def test_state_dict_contents_and_npz_round_trip(tmp_path):
     opt = Adam(params, lr=0.01)
     run(opt, params, grad_sequence(steps=3))
     state = opt.state_dict()
-    assert set(state) == {"lr", "steps", "m.0", "m.1", "v.0", "v.1"}
+    assert set(state) == {"lr", "steps", "m.0", "m.1", "v.0", "v.1", "step.0", "step.1"}
     np.savez(tmp_path / "opt.npz", **state)  # flat arrays and numbers: no pickle needed
     other = Adam(make_params(), lr=0.5)
     with np.load(tmp_path / "opt.npz", allow_pickle=False) as f:
         other.load_state_dict(dict(f))
     assert other.lr == 0.01 and other.steps == 3
-    for k in ("m.0", "m.1", "v.0", "v.1"):
+    for k in ("m.0", "m.1", "v.0", "v.1", "step.0", "step.1"):
         np.testing.assert_array_equal(other.state_dict()[k], state[k])
 
 
