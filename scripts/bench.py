@@ -130,11 +130,16 @@ def sparsegrad_step(init: dict[str, np.ndarray]) -> Step:
 
 
 def sigmoid_(z: np.ndarray) -> np.ndarray:
-    """1 / (1 + exp(-z)) in place, as 1 - 1 / (1 + exp(z)) (sparsegrad's arithmetic)."""
-    np.exp(z, out=z)
-    z += 1.0
-    np.divide(1.0, z, out=z)
-    return np.subtract(1.0, z, out=z)
+    """sigmoid(z) in place, with sparsegrad's arithmetic: e = exp(-|z|), then 1 / (1 + e) where
+    z >= 0 and e / (1 + e) elsewhere (PyTorch's is as stable)."""
+    numerator_is_one = z >= 0
+    np.abs(z, out=z)
+    np.negative(z, out=z)
+    e = np.exp(z, out=z)
+    denominator = e + 1.0
+    np.maximum(e, numerator_is_one, out=e)
+    e /= denominator
+    return e
 
 
 def numpy_step(init: dict[str, np.ndarray]) -> Step:
