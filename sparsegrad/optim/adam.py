@@ -7,6 +7,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from sparsegrad.checks import check
 from sparsegrad.nn.module import Parameter
 from sparsegrad.optim.optimizer import Optimizer
 
@@ -28,10 +29,9 @@ class Adam(Optimizer):
                  weight_decay: float = 0.0) -> None:
         super().__init__(params, lr)
         b1, b2 = betas
-        if not (0.0 <= b1 < 1.0 and 0.0 <= b2 < 1.0):
-            raise ValueError(f"Adam: betas must be in [0, 1), got {betas}")
-        if weight_decay < 0:
-            raise ValueError(f"Adam: weight_decay must be >= 0, got {weight_decay}")
+        check(0 <= b1 < 1 and 0 <= b2 < 1, "betas", betas, "two numbers in [0, 1)")
+        check(0 < eps < math.inf, "eps", eps, "a finite number > 0")
+        check(0 <= weight_decay < math.inf, "weight_decay", weight_decay, "a finite number >= 0")
         self.beta1, self.beta2 = float(b1), float(b2)
         self.eps, self.weight_decay = float(eps), float(weight_decay)
         self.buffers["m"] = self._zeros_like_params()

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 
+from sparsegrad.checks import check
 from sparsegrad.nn.module import Parameter
 
 
@@ -22,8 +24,7 @@ class Optimizer:
         self.params = list(params)
         if not self.params:
             raise ValueError(f"{type(self).__name__}: got no parameters to optimise")
-        if not lr > 0:
-            raise ValueError(f"{type(self).__name__}: lr must be > 0, got {lr}")
+        check(0 < lr < math.inf, "lr", lr, "a finite number > 0")
         self.lr = float(lr)
         self.steps = 0
         self.buffers: dict[str, list[np.ndarray]] = {}

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from sparsegrad import Tensor
+from sparsegrad.checks import ArgumentError
 from sparsegrad.nn import Parameter
 from sparsegrad.operations.loss import MSELoss
 from sparsegrad.optim import GD, SGD, Adam
@@ -304,12 +305,23 @@ def test_load_state_dict_errors():
         (lambda ps: Adam(ps, betas=(1.0, 0.999)), "betas"),
         (lambda ps: Adam(ps, betas=(0.9, -0.1)), "betas"),
         (lambda ps: Adam(ps, weight_decay=-0.1), "weight_decay"),
+        (lambda ps: Adam(ps, eps=0.0), "eps"),
+        (lambda ps: Adam(ps, lr=math.inf), "lr"),
         (lambda ps: Adam([], lr=0.1), "no parameters"),
     ],
 )
 def test_invalid_hyperparameters(make, match):
     with pytest.raises(ValueError, match=match):
         make(make_params())
+
+
+def test_argument_errors_name_the_argument():
+    # the runner turns these into config errors naming the key (optimizer.lr=0.0 is not allowed: ...)
+    with pytest.raises(ArgumentError) as caught:
+        Adam(make_params(), lr=0.0)
+    assert (caught.value.name, caught.value.value) == ("lr", 0.0) and "> 0" in str(caught.value)
+    with pytest.raises(ArgumentError, match="eps=-1.0 is not allowed"):
+        Adam(make_params(), eps=-1.0)
 
 
 def test_params_may_be_a_generator():
