@@ -21,8 +21,8 @@ import numpy as np
 
 from sparsegrad import function as _function
 from sparsegrad.function import Function, next_serial, unbroadcast
-from sparsegrad.operations.activation import ReLU, Sigmoid, Tanh
-from sparsegrad.operations.arithmetic import Add, Div, Mul, Neg, Pow, Sub
+from sparsegrad.operations.activation import LogSoftmax, ReLU, Sigmoid, Tanh
+from sparsegrad.operations.arithmetic import Add, Div, Exp, Log, Mul, Neg, Pow, Sub
 from sparsegrad.operations.linalg import MatMul, Reshape, Transpose
 from sparsegrad.operations.reduction import Mean, Sum
 
@@ -229,6 +229,15 @@ class Tensor:
 
     def tanh(self) -> Tensor:
         return Tanh.apply(self)
+
+    def exp(self) -> Tensor:
+        return Exp.apply(self)
+
+    def log(self) -> Tensor:
+        return Log.apply(self)
+
+    def log_softmax(self, axis: int = -1) -> Tensor:
+        return LogSoftmax.apply(self, axis=axis)
 
 
 _function.Tensor = Tensor

@@ -1,4 +1,4 @@
-"""Activations: ReLU, Sigmoid, Tanh. Each saves its output, which is all its backward needs."""
+"""Activations: ReLU, Sigmoid, Tanh, LogSoftmax. Each saves its output, which is all its backward needs."""
 
 # ruff: noqa: N805 (an op's first argument is its context, ctx, as in PyTorch)
 
@@ -53,3 +53,19 @@ class Tanh(Function):
         (t,) = ctx.saved_tensors
         # d(tanh)/da = 1 - tanh^2
         return grad * (1.0 - t * t)
+
+
+class LogSoftmax(Function):
+    """log(softmax(a)) along `axis`: a - log(sum(exp(a)))"""
+
+    def forward(ctx, a, axis=-1):
+        # Shifting by the max changes nothing (it cancels) and keeps exp from overflowing.
+        shifted = a - a.max(axis=axis, keepdims=True)
+        out = shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
+        ctx.save_for_backward(out, axis)
+        return out
+
+    def backward(ctx, grad):
+        out, axis = ctx.saved_tensors
+        # d out_i / d a_j = [i == j] - softmax_j, so grad_a = grad - softmax * sum(grad)
+        return grad - np.exp(out) * grad.sum(axis=axis, keepdims=True)

@@ -1,4 +1,4 @@
-"""Elementwise arithmetic: Add, Sub, Mul, Div, Neg, Pow.
+"""Elementwise arithmetic: Add, Sub, Mul, Div, Neg, Pow, Exp, Log.
 
 Operands broadcast as in NumPy; each backward returns gradients in the output's
 shape and the engine sums them back to each operand's shape (`unbroadcast`).
@@ -97,3 +97,30 @@ class Pow(Function):
             return np.zeros_like(grad), None
         # d(a^p)/da = p a^(p-1)
         return grad * (p * a ** (p - 1)), None
+
+
+class Exp(Function):
+    """exp(a)"""
+
+    def forward(ctx, a):
+        out = np.exp(a)
+        ctx.save_for_backward(out)
+        return out
+
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        # d(exp a)/da = exp a: the output itself
+        return grad * out
+
+
+class Log(Function):
+    """log(a), the natural logarithm"""
+
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return np.log(a)
+
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        # d(log a)/da = 1/a
+        return grad / a

@@ -2,6 +2,7 @@
 
 Reconstruction: `MSELoss.apply(target, output)`, `BCELoss.apply(target, output)`,
 both averaged over every element (as PyTorch's default `reduction="mean"`).
+Classification: `CrossEntropyLoss.apply(logits, labels)`, averaged over the batch.
 Sparsity of hidden activations `h` (batch x units):
 `KLDiv.apply(h, rho)` and `L1Penalty.apply(h)`.
 """
@@ -95,3 +96,25 @@ class L1Penalty(Function):
     def backward(ctx, grad):
         (hidden,) = ctx.saved_tensors
         return np.sign(hidden) * (grad / hidden.shape[0])
+
+
+class CrossEntropyLoss(Function):
+    """-mean_i log softmax(logits_i)[label_i], as torch.nn.functional.cross_entropy."""
+
+    def forward(ctx, logits, labels):
+        labels = np.asarray(labels)
+        if logits.ndim != 2 or labels.shape != (logits.shape[0],):
+            raise ValueError(f"CrossEntropyLoss: logits (batch, classes) and labels (batch,) expected, "
+                             f"got {logits.shape} and {labels.shape}")
+        shifted = logits - logits.max(axis=1, keepdims=True)  # exp cannot overflow; the max cancels
+        log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        rows = np.arange(len(labels))
+        ctx.save_for_backward(log_p, rows, labels)
+        return -log_p[rows, labels].mean()
+
+    def backward(ctx, grad):
+        log_p, rows, labels = ctx.saved_tensors
+        # d/d logits = (softmax - one_hot(label)) / batch
+        grad_logits = np.exp(log_p)
+        grad_logits[rows, labels] -= 1.0
+        return grad_logits * (float(grad) / len(labels)), None
