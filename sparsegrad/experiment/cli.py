@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
 from omegaconf import DictConfig, OmegaConf
@@ -67,6 +68,18 @@ def describe_config_error(exc: BaseException) -> str:
         return f"config error: {key}: {first}"
     text = str(exc).strip().splitlines()
     return "config error: " + (" ".join(line.strip() for line in text[:2]) if text else type(exc).__name__)
+
+
+@contextmanager
+def one_line_errors() -> Iterator[None]:
+    """Inside a Hydra job: a user's error as one line and its exit code (an exception escaping the
+    job would get Hydra's own "Error executing job" line first)."""
+    try:
+        yield
+    except ConfigError as exc:
+        exit_with(str(exc), EXIT_CONFIG)
+    except (ExperimentError, DataError) as exc:
+        exit_with(f"error: {exc}", EXIT_FAILED)
 
 
 def run_cli(hydra_main: Callable[[], object]) -> None:

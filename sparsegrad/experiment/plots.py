@@ -134,3 +134,21 @@ def activation_histogram(hidden: np.ndarray, target: float | None, path: Path, t
     if title:
         fig.suptitle(title, fontsize=10)
     return _save(fig, path)
+
+
+def topk(ks: Sequence[int], losses: Sequence[float], dense_ms: Sequence[float], sparse_ms: Sequence[float],
+         path: Path, title: str) -> Path:
+    """Left: reconstruction loss from the k largest activations. Right: decode time, dense against sparse."""
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    left.plot(ks, losses, "o-")
+    left.set(xlabel="k (hidden activations kept per image)", ylabel="reconstruction MSE", yscale="log",
+             title="top-k reconstruction")
+    right.plot(ks, dense_ms, "o-", label="dense codes (BLAS matrix product)")
+    right.plot(ks, sparse_ms, "s--", label="sparse codes (CSR, k nonzeros per image)")
+    right.set(xlabel="k", ylabel="decode time of the test set (ms, best of 5)", yscale="log",
+              title="does sparsity buy faster decoding?")
+    for ax in (left, right):
+        ax.grid(True, which="both", alpha=0.3)
+    right.legend(fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    return _save(fig, path)

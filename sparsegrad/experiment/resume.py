@@ -42,7 +42,6 @@ def find_resume_point(target: str, tracker: Tracker, staging: Path) -> ResumePoi
     """
     from mlflow.exceptions import MlflowException
 
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # a download or two: no bars
     directory = Path(str(target)).expanduser()
     if directory.is_dir():
         id_file = directory / RUN_ID_FILE

@@ -353,6 +353,7 @@ class Tracker:
         return sorted((m.step, m.value) for m in self._client.get_metric_history(run_id, key))
 
     def download(self, run_id: str, artifact: str, directory: Path) -> Path:
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # a file or two: no bars
         return Path(self._client.download_artifacts(run_id, artifact, str(directory)))
 
     @_reported
