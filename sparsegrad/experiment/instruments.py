@@ -24,7 +24,8 @@ def _norm(a: np.ndarray) -> float:
 
 @dataclass
 class GradientMonitor:
-    """Per parameter, on every `every`-th step: the gradient's norm and the update's norm over the weight's.
+    """Per parameter, on every `every`-th step (and each epoch's first): the gradient's norm and the
+    update's norm over the weight's.
 
     Each epoch it records `grad_norm/<param>` (mean over the sampled steps), `grad_norm_max/<param>`,
     `update_ratio/<param>` (mean ||w_after - w_before|| / ||w_before||, Karpathy's ~1e-3 rule of
@@ -41,7 +42,7 @@ class GradientMonitor:
         self.params = dict(self.model.named_parameters())
 
     def on_before_update(self, state: TrainState, step: int) -> None:
-        if step % self.every:
+        if step % self.every and self._grads:  # (an epoch's first step always: short epochs get one)
             return
         for name, p in self.params.items():
             if p.grad is not None:
@@ -50,7 +51,9 @@ class GradientMonitor:
 
     def on_after_update(self, state: TrainState, step: int) -> None:
         for name, before in self._before.items():
-            self._ratios.setdefault(name, []).append(_norm(self.params[name].data - before) / (_norm(before) or 1.0))
+            size = _norm(before)
+            if size > 0:  # (a bias starts at 0: no ratio to speak of yet)
+                self._ratios.setdefault(name, []).append(_norm(self.params[name].data - before) / size)
         self._before.clear()
 
     def on_epoch_end(self, state: TrainState) -> None:

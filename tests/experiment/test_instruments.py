@@ -56,14 +56,15 @@ class Spy:
         self.before = {}
 
     def on_before_update(self, state, step):
-        if step % 3 == 0:
+        if step % 3 == 0 or step == 1:
             self.before = {n: p.data.copy() for n, p in self.params.items()}
             for n, p in self.params.items():
                 self.grads[n].append(np.linalg.norm(p.grad))
 
     def on_after_update(self, state, step):
         for n, w in self.before.items():
-            self.ratios[n].append(np.linalg.norm(self.params[n].data - w) / np.linalg.norm(w))
+            if np.linalg.norm(w) > 0:
+                self.ratios[n].append(np.linalg.norm(self.params[n].data - w) / np.linalg.norm(w))
         self.before = {}
 
     def on_epoch_end(self, state):
@@ -76,7 +77,7 @@ def test_gradient_monitor_records_each_parameters_norms_per_epoch():
     state = fit(parts.model, parts.optimizer, parts.schedule, data, [spy, monitor], objective=parts.objective,
                 settings=settings, rng=np.random.default_rng(0))
     for name, p in parts.model.named_parameters():
-        assert len(spy.grads[name]) == 1  # 5 steps, sampled at step 3
+        assert len(spy.grads[name]) == 2  # 5 steps, sampled at the first and the third
         assert state.history[f"grad_norm/{name}"] == pytest.approx([np.mean(spy.grads[name])], rel=1e-5)
         assert state.history[f"grad_norm_max/{name}"] == pytest.approx([max(spy.grads[name])], rel=1e-5)
         assert state.history[f"update_ratio/{name}"] == pytest.approx([np.mean(spy.ratios[name])], rel=1e-4)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from sparsegrad.experiment.tracking import artifact_location, flatten
-from tests.harness import run_statuses, store_uri
+from tests.harness import ROOT, run_statuses, start, store_uri
 
 from .conftest import CONFIG_ERRORS, E2E_OVERRIDES, compose_config
 
@@ -149,3 +149,33 @@ def test_e2e_images_are_logged_by_key_and_step(e2e_run):
     images = [f.path for f in client.list_artifacts(run.info.run_id, "images")]
     for key in ("reconstructions", "feature_density"):  # at the last epoch (2; every 5th otherwise)
         assert any(p.startswith(f"images/{key}+step+2+") and p.endswith(".png") for p in images), images
+
+
+# --- scripts/evaluate.py on the e2e run ---------------------------------------------------------
+
+EVALUATE = ROOT / "scripts" / "evaluate.py"
+
+
+def test_evaluate_logs_a_linked_evaluation_run(launched, e2e_run, tmp_path):
+    client, experiment, scored = e2e_run
+    uri = store_uri(launched.folder("e2e"))
+    outcome = start([str(EVALUATE), f"run={scored.info.run_id}", f"tracking.uri={uri}", "topk=[2,64]",
+                     "probe.epochs=2", f"hydra.run.dir={tmp_path / 'eval'}"], tmp_path, "evaluate").wait()
+    assert outcome.returncode == 0, outcome
+    (run,) = client.search_runs([experiment.experiment_id], f"tags.`sparsegrad.evaluates` = '{scored.info.run_id}'")
+    assert run.info.status == "FINISHED" and run.info.run_name.startswith("evaluate ")
+    metrics = run.data.metrics
+    assert 0 <= metrics["probe_accuracy"] <= 1 and 0 <= metrics["probe_accuracy_pixels"] <= 1
+    assert metrics["explained_variance"] <= 1 and "recon_loss" in metrics
+    steps = {m.step for m in client.get_metric_history(run.info.run_id, "topk_recon_loss")}
+    assert steps == {2, 64}
+    assert "plots/topk.png" in {f.path for f in client.list_artifacts(run.info.run_id, "plots")}
+
+
+def test_evaluating_a_run_that_does_not_exist_is_one_line(launched, e2e_run, tmp_path):
+    uri = store_uri(launched.folder("e2e"))
+    outcome = start([str(EVALUATE), "run=0123456789abcdef", f"tracking.uri={uri}",
+                     f"hydra.run.dir={tmp_path / 'eval'}"], tmp_path, "evaluate").wait()
+    assert outcome.returncode == 1, outcome
+    (line,) = outcome.error_lines
+    assert "run=0123456789abcdef" in line, line
