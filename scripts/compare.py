@@ -15,11 +15,20 @@ parent run again, e.g. after the sweep's own comparison failed.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
 from sparsegrad.experiment.compare import compare, report_sweep
 from sparsegrad.experiment.tracking import default_tracking_uri
+
+
+def _finite(text: str) -> float:
+    """A finite number (argparse reports anything else in one line)."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text} is not a finite number")
+    return value
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -37,7 +46,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "else sqlite:///<project root>/mlflow.db)")
     parser.add_argument("--out", type=Path, default=None,
                         help="directory for summary.csv and convergence.png (default: outputs/comparison/<what>)")
-    parser.add_argument("--threshold", type=float, default=None,
+    parser.add_argument("--threshold", type=_finite, default=None,
                         help="training loss to reach (default: the worst final loss of the finished runs)")
     parser.add_argument("--attach", action="store_true",
                         help="also store the comparison on the sweep's parent run (with --parent or --latest)")

@@ -8,6 +8,7 @@ the file loads with `allow_pickle=False`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import zipfile
@@ -35,10 +36,16 @@ def save_checkpoint(path: Path, state: TrainState, run_id: str = "") -> Path:
     arrays.update({f"optim/{k}": np.asarray(v) for k, v in state.optimizer.state_dict().items()})
     arrays.update({f"schedule/{k}": np.asarray(v) for k, v in state.schedule.state_dict().items()})
     arrays.update({f"history/{k}": np.asarray(v, dtype=np.float64) for k, v in state.history.items()})
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(tmp, **arrays)
+        os.replace(tmp, path)
+    except OSError as exc:  # a full disk, a folder made read-only: no half-written file left behind
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise ExperimentError(f"cannot write the checkpoint {path}: {exc.strerror or exc}; free space or "
+                              f"permissions there, then resume") from None
     return path
 
 

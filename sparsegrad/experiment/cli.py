@@ -103,3 +103,21 @@ def run_cli(hydra_main: Callable[[], object]) -> None:
         exit_with(f"error: {exc}", EXIT_FAILED)
     except KeyboardInterrupt:
         exit_with("interrupted", EXIT_INTERRUPTED)
+    except OSError as exc:  # a folder that cannot be made or written (Hydra makes the run's first)
+        exit_with(_describe_os_error(exc), EXIT_CONFIG if _given_folder(exc) else EXIT_FAILED)
+
+
+def _given_folder(exc: OSError) -> str | None:
+    """The `hydra.run.dir=` or `hydra.sweep.dir=` override the failing path belongs to, if any."""
+    for arg in sys.argv[1:]:
+        key, _, value = arg.partition("=")
+        if key in ("hydra.run.dir", "hydra.sweep.dir") and exc.filename and str(exc.filename).startswith(value):
+            return key
+    return None
+
+
+def _describe_os_error(exc: OSError) -> str:
+    key = _given_folder(exc)
+    if key:
+        return f"config error: {key}={exc.filename} cannot be made: {exc.strerror}; choose a folder you can write"
+    return f"error: cannot write {exc.filename or 'a file'}: {exc.strerror or exc}"

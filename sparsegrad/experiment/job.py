@@ -89,6 +89,7 @@ def train(cfg: DictConfig, job: Job) -> float:
         run = Run(tracker, job.run_dir, name=cfg.tracking.run_name or job.name, tags=job.tags(),
                   params=flatten(cfg), config_text=OmegaConf.to_yaml(cfg, resolve=True),
                   parent_run_id=job.parent_run_id, resume=resume, checkpoints=cfg.trainer.checkpoint,
+                  epochs=cfg.trainer.epochs,
                   on_failure="continue" if in_sweep else "exit")
         result = float("nan")
         with run:

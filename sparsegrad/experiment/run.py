@@ -51,12 +51,12 @@ class Run:
                  tags: Mapping[str, str] | None = None, params: Mapping[str, str] | None = None,
                  config_text: str | None = None, parent_run_id: str | None = None,
                  resume: ResumePoint | None = None, trains: bool = True, checkpoints: bool = True,
-                 on_failure: OnFailure = "exit") -> None:
+                 epochs: int | None = None, on_failure: OnFailure = "exit") -> None:
         self.tracker, self.run_dir, self.name = tracker, run_dir, name
         self.tags, self.params, self.config_text = dict(tags or {}), dict(params or {}), config_text
         self.parent_run_id, self.resume = parent_run_id, resume
         self.trains, self.checkpoints = trains, trains and checkpoints  # a sweep's parent does neither
-        self.on_failure = on_failure
+        self.on_failure, self.epochs = on_failure, epochs  # epochs: how many the run trains
         self.run_id = ""
         self.epochs_done = resume.epoch if resume else 0
         self.checkpoint: Path | None = None  # the last good one
@@ -151,7 +151,10 @@ class Run:
         if isinstance(exc, KeyboardInterrupt) and not self.trains:
             return "KILLED", str(exc)
         if isinstance(exc, KeyboardInterrupt):
-            reason = f"interrupted ({exc or 'Ctrl-C'}) during epoch {self.epochs_done + 1}; {self._kept()}"
+            when = (f"after its last epoch ({self.epochs}), while storing its plots and weights"
+                    if self.epochs is not None and self.epochs_done >= self.epochs
+                    else f"during epoch {self.epochs_done + 1}")
+            reason = f"interrupted ({exc or 'Ctrl-C'}) {when}; {self._kept()}"
             if self.checkpoint is not None:
                 reason += f"; continue it with trainer.resume={self.run_id}"
             return "KILLED", reason

@@ -134,7 +134,13 @@ def keys_of(cfg: DictConfig | None, dotted: str) -> list[str] | None:
 
 
 def _check_keys(cfg: DictConfig) -> None:
-    """Reject keys the schema lacks (`+optimizer.lrr=1` gets past Hydra's struct mode)."""
+    """Reject keys the schema lacks (`+optimizer.lrr=1` gets past Hydra's struct mode) or that were removed."""
+    for dotted in ["", "trainer", "tracking"]:
+        node = cfg if not dotted else cfg.get(dotted)
+        for key in keys_of(cfg, dotted) or []:
+            if node is None or key not in node:
+                full = f"{dotted}.{key}" if dotted else key
+                raise ConfigError(full, "(removed)", f"a value: {full} cannot be removed (~{full}); set it instead")
     for dotted in ["", "trainer", "tracking", "data", *BUILT_GROUPS]:
         node = cfg if not dotted else cfg[dotted]
         allowed = keys_of(cfg, dotted) or []

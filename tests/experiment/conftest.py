@@ -45,6 +45,14 @@ CONFIG_ERRORS = {
     "unknown root key": (["foo=1"], "foo", "model, optimizer, sparsity"),
     "added root key": (["+foo=1"], "foo", "model, optimizer, sparsity"),
     "unknown option": (["optimizer=adamw"], "optimizer=adamw", "adam, gd, sgd"),
+    "removed key": (["~beta"], "beta", "cannot be removed"),
+    "lr infinite": (["optimizer.lr=inf"], "optimizer.lr", "finite"),
+    "eps infinite": (["optimizer.eps=inf"], "optimizer.eps", "finite"),
+    "negative seed": (["seed=-1"], "seed", "[0, 2^32)"),
+    "huge model": (["model.hidden_dim=100000000"], "model.hidden_dim", "at most"),
+    "uri typo": (["tracking.uri=sqlit:///x.db"], "tracking.uri", "sqlite:///PATH"),
+    "long experiment name": ([f"tracking.experiment={'x' * 600}"], "tracking.experiment", "1 to 256"),
+    "run dir cannot be made": (["hydra.run.dir=/proc/sparsegrad-cannot"], "hydra.run.dir", "cannot be made"),
 }
 # The end-to-end run: 2 epochs of 8 steps on small synthetic digits.
 E2E_OVERRIDES = [*TINY, "trainer.log_every_n_steps=2", "tracking.experiment=e2e"]
@@ -68,7 +76,7 @@ class Launched:
         if job == "e2e":
             args = [*E2E_OVERRIDES, f"tracking.uri={store_uri(folder)}", f"hydra.run.dir={folder / 'run'}"]
         else:
-            args = [*CONFIG_ERRORS[job][0], f"tracking.uri={store_uri(folder)}"]
+            args = [f"tracking.uri={store_uri(folder)}", *CONFIG_ERRORS[job][0]]  # (its own uri last: it wins)
         self.processes[job] = train(args, folder / "cwd")
 
     def result(self, job: str) -> Outcome:

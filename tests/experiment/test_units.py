@@ -229,3 +229,41 @@ def test_blas_threads_limits_blas_inside_the_block_only():
     assert blas() == before
     with blas_threads(None):
         assert blas() == before
+
+
+# --- what a user is told ------------------------------------------------------------------------
+
+
+def test_a_checkpoint_that_cannot_be_written_is_one_error_naming_it_and_leaves_no_temporary_file(tmp_path):
+    from sparsegrad.experiment.checkpoint import save_checkpoint
+    from sparsegrad.experiment.errors import ExperimentError
+    from sparsegrad.experiment.trainer import TrainState
+
+    _, parts, _, _ = tiny()
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where a folder should be")
+    state = TrainState(parts.model, parts.optimizer, parts.schedule, np.random.default_rng(0), epoch=1)
+    with pytest.raises(ExperimentError, match=f"cannot write the checkpoint {blocker}/run/checkpoint.npz"):
+        save_checkpoint(blocker / "run" / "checkpoint.npz", state)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
+def test_an_interruption_after_the_last_epoch_says_so():
+    from sparsegrad.experiment.run import Run
+
+    run = Run(None, Path("."), epochs=6)
+    run.epochs_done = 6
+    status, reason = run._outcome(KeyboardInterrupt("SIGTERM"))
+    assert status == "KILLED" and "after its last epoch (6)" in reason and "epoch 7" not in reason
+
+
+def test_compare_refuses_a_threshold_that_is_not_a_finite_number(capsys):
+    import importlib.util
+
+    path = Path(__file__).parents[2] / "scripts" / "compare.py"
+    spec = importlib.util.spec_from_file_location("compare_script", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    with pytest.raises(SystemExit) as stopped:
+        script.parse_args(["--threshold", "nan"])
+    assert stopped.value.code == 2 and "nan is not a finite number" in capsys.readouterr().err
