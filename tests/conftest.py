@@ -19,7 +19,7 @@ from tests.harness import Jobs, make_template, stop_all
 SUBPROCESS_FIXTURES = frozenset({
     "scenarios",                                                      # reliability/
     "launched", "e2e_run",                                            # experiment/
-    "basic_sweep", "joblib_sweep", "mlflow_server", "server_sweep",   # sweeps/
+    "basic_sweep", "joblib_sweep", "mlflow_server", "server_sweep", "submitit_sweep",  # sweeps/
     "compare_cli", "autograd_notebook", "explore_notebook",
 })
 # Modules whose every test is slow but that this harness does not own (they run a script themselves).

@@ -31,7 +31,8 @@ from tests.harness import (
 )
 from tests.sweeps.helpers import DIVERGING
 
-HEAVY = ("basic_sweep", "joblib_sweep", "mlflow_server", "server_sweep", "compare_cli", "autograd_notebook",
+HEAVY = ("basic_sweep", "joblib_sweep", "mlflow_server", "server_sweep", "submitit_sweep", "compare_cli",
+         "autograd_notebook",
          "explore_notebook")
 HERE = Path(__file__).parent
 
@@ -93,11 +94,15 @@ class Background:
         if "joblib_sweep" in needed:
             self._submit("joblib_sweep", lambda: self._sweep("joblib", [
                 *TINY, "optimizer=sgd,adam", "beta=0,0.1", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]))
-        if needed & {"mlflow_server", "server_sweep"}:
+        if needed & {"mlflow_server", "server_sweep", "submitit_sweep"}:
             self._submit("mlflow_server", self._server)
         if "server_sweep" in needed:
             self._submit("server_sweep", lambda: self._sweep(
                 "server_sweep", [*TINY, "optimizer=sgd,adam"], uri=self.get("mlflow_server").url))
+        if "submitit_sweep" in needed:  # separate processes, as on SLURM (the same launcher code)
+            self._submit("submitit_sweep", lambda: self._sweep(
+                "submitit_sweep", [*TINY, "seed=1,2", "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10"],
+                uri=self.get("mlflow_server").url))
         if "compare_cli" in needed:
             self._submit("compare_cli", self._compare_cli)
         if "autograd_notebook" in needed:
@@ -165,6 +170,12 @@ def mlflow_server(_background: Background) -> MlflowServer:
 def server_sweep(_background: Background, mlflow_server: MlflowServer) -> Sweep:
     """Two jobs (sgd, adam) logging to the server over HTTP."""
     return _background.get("server_sweep")
+
+
+@pytest.fixture(scope="session")
+def submitit_sweep(_background: Background, mlflow_server: MlflowServer) -> Sweep:
+    """Two jobs on Hydra's submitit_local launcher (each its own process), logging to the server."""
+    return _background.get("submitit_sweep")
 
 
 @pytest.fixture(scope="session")

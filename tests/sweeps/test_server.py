@@ -14,9 +14,11 @@ def test_sweep_against_a_tracking_server(mlflow_server, server_sweep, tmp_path):
     sweep = server_sweep  # started as soon as /health answered
     assert sweep.uri == mlflow_server.url and mlflow_server.url.startswith("http://127.0.0.1:")
     assert sweep.returncode == 0, sweep.output() + "\n--- server\n" + mlflow_server.log()
-    parents, children = sweep_runs(mlflow_server.url)  # MlflowClient over HTTP
-    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
-    parent_id = parents[0].info.run_id
+    parents, children = sweep_runs(mlflow_server.url)  # MlflowClient over HTTP (other tests log there too)
+    (parent,) = [p for p in parents if p.data.tags.get("launcher") == "BasicLauncher"]
+    assert parent.info.status == "FINISHED"
+    parent_id = parent.info.run_id
+    children = [c for c in children if c.data.tags["mlflow.parentRunId"] == parent_id]
     assert len(children) == 2 and all(c.info.status == "FINISHED" for c in children)
     assert {c.data.tags["mlflow.parentRunId"] for c in children} == {parent_id}
     client = client_for(mlflow_server.url)
@@ -26,7 +28,9 @@ def test_sweep_against_a_tracking_server(mlflow_server, server_sweep, tmp_path):
         assert sorted(row["optimizer"] for row in csv.DictReader(f)) == ["adam", "sgd"]
     # artifacts went through the server into its artifacts directory, not to a path on the client
     stored = mlflow_server.dir / "mlartifacts"
-    assert len(list(stored.rglob("weights.npz"))) == 2 and list(stored.rglob("convergence.png"))
+    for child in children:
+        assert len(list(stored.rglob(f"{child.info.run_id}/artifacts/model/weights.npz"))) == 1
+    assert list(stored.rglob(f"{parent_id}/artifacts/comparison/convergence.png"))
     assert not (sweep.dir / "mlartifacts").exists() and not (sweep.dir / "mlruns").exists()
 
 
@@ -77,3 +81,20 @@ def test_make_server_answers_its_own_host_names():
     shown = subprocess.run(["make", "-s", "--no-print-directory", "allowed-hosts", "HOST=0.0.0.0", "PORT=5123"],
                            cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip().split(",")
     assert {"0.0.0.0:5123", f"{socket.gethostname()}:5123", "localhost:5123", "127.0.0.1:5123"} <= set(shown)
+
+
+def test_a_submitit_sweep_of_separate_processes_logs_to_the_server(mlflow_server, submitit_sweep):
+    """Hydra's submitit_local launcher: the code path of SLURM, each job a process of its own."""
+    sweep = submitit_sweep
+    assert sweep.returncode == 0, sweep.output() + "\n--- server\n" + mlflow_server.log()
+    parents, children = sweep_runs(mlflow_server.url)
+    (parent,) = [p for p in parents if p.data.tags.get("launcher") == "LocalLauncher"]
+    mine = [c for c in children if c.data.tags["mlflow.parentRunId"] == parent.info.run_id]
+    assert len(mine) == 2 and all(c.info.status == "FINISHED" for c in mine), mine
+    assert parent.info.status == "FINISHED"
+    owners = {c.data.tags["sparsegrad.owner"] for c in mine}
+    assert len(owners) == 2, "the jobs ran in the same process"
+    client = client_for(mlflow_server.url)
+    for child in mine:  # uploaded to the server, not left on the job's disk
+        assert {"model/weights.npz"} <= {f.path for f in client.list_artifacts(child.info.run_id, "model")}
+        assert any((mlflow_server.dir / "mlartifacts").rglob(f"{child.info.run_id}/artifacts/model/weights.npz"))
