@@ -264,6 +264,29 @@ def test_state_dict_round_trip_continues_identically(make):
         np.testing.assert_array_equal(a, b)
 
 
+def test_adam_state_dict_holds_the_papers_moments_and_resumes_bit_for_bit_in_float32():
+    # Adam keeps m / (1 - b1) and v / (1 - b2) inside; state_dict() must still give the paper's
+    # m and v, and loading them must give back the kept arrays exactly (float32, as the runner)
+    params, grads = make_params(dtype=np.float32), grad_sequence(steps=12)
+    opt = Adam(params, lr=0.01, betas=(0.8, 0.99))
+    run(opt, params, grads[:7])
+    state = opt.state_dict()
+    m, v = [np.zeros(s) for s in SHAPES], [np.zeros(s) for s in SHAPES]
+    for step_grads in grads[:7]:  # the paper's recursions, in float64
+        for i, g in enumerate(step_grads):
+            g = g.astype(np.float32).astype(np.float64)
+            m[i], v[i] = 0.8 * m[i] + 0.2 * g, 0.99 * v[i] + 0.01 * g * g
+    for i in range(len(SHAPES)):
+        np.testing.assert_allclose(state[f"m.{i}"], m[i], rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(state[f"v.{i}"], v[i], rtol=1e-5, atol=1e-9)
+    resumed_params = [Parameter(p.data.copy()) for p in params]
+    resumed = Adam(resumed_params, lr=0.01, betas=(0.8, 0.99))
+    resumed.load_state_dict(state)
+    for a, b in zip(run(opt, params, grads[7:]), run(resumed, resumed_params, grads[7:])):
+        assert a.dtype == np.float32
+        np.testing.assert_array_equal(a, b)
+
+
 def test_state_dict_contents_and_npz_round_trip(tmp_path):
     sgd = SGD(make_params(), lr=0.01, momentum=0.9)
     assert set(sgd.state_dict()) == {"lr", "steps", "momentum.0", "momentum.1"}
