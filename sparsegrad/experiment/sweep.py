@@ -87,9 +87,9 @@ class MlflowSweepCallback(Callback):
 
         task = OmegaConf.masked_copy(config, [k for k in config if k != "hydra"])
         validate(task)
-        check_available(task.data.name, task.data.get("path"))  # once, before any job opens a run
         tracker = Tracker(config.tracking.uri, config.tracking.experiment, config.tracking.timeout_s,
-                          config.tracking.retries)
+                          config.tracking.retries)  # an unreachable store: in seconds, before anything else
+        check_available(task.data.name, task.data.get("path"))  # once, before any job opens a run
         sweep_dir = Path(config.hydra.sweep.dir)
         launcher = str(OmegaConf.select(config, "hydra.launcher._target_")).rsplit(".", 1)[-1]
         self.parent = Run(tracker, sweep_dir, name=_sweep_name(config), params=flatten(task),

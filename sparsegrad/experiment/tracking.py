@@ -217,8 +217,8 @@ class Tracker:
         from mlflow.tracking import MlflowClient  # mlflow costs seconds to import: only when tracking
 
         self.uri = uri
-        self._client = MlflowClient(tracking_uri=uri)
         with store_lock(uri):  # the first user of a fresh sqlite store makes its tables; the others wait
+            self._client = MlflowClient(tracking_uri=uri)
             self.experiment_id = self._experiment_id(experiment) if experiment is not None else None
             if experiment is None:
                 self._client.search_experiments(max_results=1)

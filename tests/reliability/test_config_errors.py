@@ -12,7 +12,7 @@ from tests.harness import TINY
 from tests.reliability.harness import Workspace, scenario
 
 CASES = {  # override -> what the one line must name
-    "out_of_range": (("optimizer.lr=-1",), ("optimizer.lr", "a number > 0")),
+    "out_of_range": (("optimizer.lr=-1",), ("optimizer.lr", "> 0")),
     "wrong_type": (("trainer.epochs=abc",), ("trainer.epochs", "Integer")),
     "unknown_key": (("trainer.foo=1",), ("trainer.foo", "epochs, batch_size")),
     "unknown_option": (("optimizer=rmsprop",), ("optimizer=rmsprop", "adam, gd, sgd")),
