@@ -42,6 +42,7 @@ train: install                      ## train with the default config: make train
 	$(PYTHON) scripts/train.py $(ARGS)
 
 ui: install                         ## browse the runs: http://127.0.0.1:$(PORT)
+	@echo "MLflow 3 opens on GenAI traces: choose 'Model training' at the top left, or open the link a run prints"
 	$(PYTHON) -m mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --port $(PORT)
 
 # The Host headers the server answers (MLflow refuses others as DNS rebinding): the address it

@@ -390,5 +390,10 @@ class Tracker:
         return [r for r in runs if r.data.tags.get(SWEEP_TAG) != "parent"]
 
     def run_url_hint(self, run_id: str) -> str:
-        ui = f"mlflow ui --backend-store-uri {self.uri}" if sqlite_path(self.uri) else self.uri
-        return f"run {run_id} in experiment {self.experiment_id}; see it with: {ui}"
+        """Where to see the run. The link asks MLflow 3's UI for its "Model training" view: it
+        otherwise opens on GenAI traces ("No data available"), whatever the experiment's tag says."""
+        page = f"#/experiments/{self.experiment_id}/runs/{run_id}?workflowType=machine_learning"
+        if sqlite_path(self.uri):
+            return (f"run {run_id}; see it with `mlflow ui --backend-store-uri {self.uri}` (or `make ui`) "
+                    f"at http://127.0.0.1:5000/{page}")
+        return f"run {run_id}; see it at {self.uri.rstrip('/')}/{page}"

@@ -113,3 +113,12 @@ def test_provenance_names_the_code_it_ran():
     assert tags["mlflow.source.name"] == "scripts/train.py"
     if (ROOT / ".git").exists():
         assert len(tags["mlflow.source.git.commit"]) == 40 and tags["sparsegrad.git_dirty"] in ("true", "false")
+
+
+def test_the_printed_link_opens_mlflows_model_training_view():
+    from sparsegrad.experiment.tracking import Tracker
+
+    tracker = Tracker.__new__(Tracker)  # (no store needed to format a link)
+    tracker.uri, tracker.experiment_id = "http://127.0.0.1:5000/", "3"
+    assert tracker.run_url_hint("abc").endswith(
+        "http://127.0.0.1:5000/#/experiments/3/runs/abc?workflowType=machine_learning")
