@@ -18,14 +18,14 @@ import math
 import os
 import types
 import typing
-from dataclasses import dataclass, field, fields, is_dataclass
+from dataclasses import dataclass, fields, is_dataclass
 from pathlib import Path
 from typing import Any, get_type_hints
 
 import numpy as np
 from hydra.core.config_store import ConfigStore
 from hydra.utils import get_method
-from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from sparsegrad.checks import ArgumentError
 from sparsegrad.data import DATASETS
@@ -48,38 +48,44 @@ def defines_the_run(key: str) -> bool:
 
 @dataclass
 class TrainerConfig:
-    epochs: int = MISSING
-    batch_size: int | None = MISSING  # null: full batch (gradient descent)
-    log_every_n_steps: int = MISSING
-    progress: bool = MISSING
-    checkpoint: bool = MISSING
-    resume: str | None = MISSING
-    blas_threads: int | None = MISSING
-    clip_grad_norm: float | None = MISSING
-    watch_every_n_steps: int = MISSING
-    images_every_n_epochs: int = MISSING
+    """The `trainer` block of conf/config.yaml: fit's settings and the runner's."""
+
+    epochs: int
+    batch_size: int | None  # null: full batch (gradient descent)
+    log_every_n_steps: int
+    progress: bool
+    checkpoint: bool
+    resume: str | None
+    blas_threads: int | None
+    clip_grad_norm: float | None
+    watch_every_n_steps: int
+    images_every_n_epochs: int
 
 
 @dataclass
 class TrackingConfig:
-    uri: str = MISSING
-    experiment: str = MISSING
-    run_name: str | None = MISSING
-    timeout_s: float = MISSING
-    retries: int = MISSING
+    """conf/tracking/default.yaml: where runs are recorded, and how long a store may keep one waiting."""
+
+    uri: str
+    experiment: str
+    run_name: str | None
+    timeout_s: float
+    retries: int
 
 
 @dataclass
 class Config:
-    model: Any = MISSING
-    optimizer: Any = MISSING
-    sparsity: Any = MISSING
-    schedule: Any = MISSING
-    data: Any = MISSING
-    trainer: TrainerConfig = field(default_factory=TrainerConfig)
-    tracking: TrackingConfig = field(default_factory=TrackingConfig)
-    beta: float = MISSING
-    seed: int = MISSING
+    """The root. A field without a default is required: its value comes from conf/ (OmegaConf's MISSING)."""
+
+    model: Any
+    optimizer: Any
+    sparsity: Any
+    schedule: Any
+    data: Any
+    trainer: TrainerConfig
+    tracking: TrackingConfig
+    beta: float
+    seed: int
 
 
 def project_root() -> Path:

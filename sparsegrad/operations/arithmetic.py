@@ -100,17 +100,15 @@ class Pow(Function):
 
 
 class Exp(Function):
-    """exp(a)"""
+    """exp(a), its own derivative: d(exp a)/da = exp a"""
 
     def forward(ctx, a):
-        out = np.exp(a)
-        ctx.save_for_backward(out)
-        return out
+        exp_a = np.exp(a)
+        ctx.save_for_backward(exp_a)  # the output is the slope backward needs
+        return exp_a
 
     def backward(ctx, grad):
-        (out,) = ctx.saved_tensors
-        # d(exp a)/da = exp a: the output itself
-        return grad * out
+        return grad * ctx.saved_tensors[0]
 
 
 class Log(Function):
