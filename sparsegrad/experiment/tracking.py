@@ -48,10 +48,13 @@ DATA_CONTEXT_TAG = "mlflow.data.context"  # a dataset input's role: training or 
 
 
 def default_tracking_uri() -> str:
-    """$SPARSEGRAD_TRACKING_URI, else the project's store: `sqlite:///<project root>/mlflow.db`."""
-    from sparsegrad.experiment.schema import project_root
+    """$SPARSEGRAD_TRACKING_URI, else the store conf/tracking/default.yaml names (written there once)."""
+    from sparsegrad.experiment.schema import project_root, register_configs
 
-    return os.environ.get(URI_ENV) or f"sqlite:///{(project_root() / 'mlflow.db').as_posix()}"
+    if os.environ.get(URI_ENV):
+        return os.environ[URI_ENV]
+    register_configs()  # (the ${project_root:} resolver)
+    return str(OmegaConf.load(project_root() / "conf" / "tracking" / "default.yaml").uri)
 
 
 URI_SCHEMES = ("sqlite:///", "http://", "https://")
