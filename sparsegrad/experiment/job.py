@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 import logging
 import tempfile
+import threading
 from collections.abc import Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -68,17 +70,22 @@ class Job:
 def train(cfg: DictConfig, job: Job) -> float:
     """Train as `cfg` says; returns the final validation reconstruction loss (NaN if a sweep's job failed)."""
     in_sweep = job.parent_run_id is not None
+    data: Future[Dataset] | None = None
     with tempfile.TemporaryDirectory(prefix="sparsegrad-resume-") as staging:
         try:
             if not in_sweep:  # (a sweep checked its config and data once, before its first job)
                 validate(cfg)  # a config error: one line, exit 2, and no run opened
+            if not cfg.trainer.resume:  # (a resumed run's data is in its own config, read from the store)
+                if not in_sweep:
+                    check_available(cfg.data.name, cfg.data.get("path"))  # cannot be had: exit 2, no run
+                data = _loading(cfg)  # read while MLflow is imported (~2 s) and the run opened
             tr = cfg.tracking
             tracker = Tracker(tr.uri, tr.experiment, tr.timeout_s, tr.retries)  # fails in seconds if unreachable
             resume = find_resume_point(cfg.trainer.resume, tracker, Path(staging)) if cfg.trainer.resume else None
             if resume is not None:
                 cfg = _resumed_config(resume, cfg, job.overrides)
-            if not in_sweep:
-                check_available(cfg.data.name, cfg.data.get("path"))  # data that cannot be had: exit 2, no run
+                if not in_sweep:
+                    check_available(cfg.data.name, cfg.data.get("path"))
         except (ExperimentError, DataError) as exc:  # no run to record it in
             if in_sweep:
                 log.error("job failed before its run opened: %s", exc)
@@ -96,12 +103,26 @@ def train(cfg: DictConfig, job: Job) -> float:
             if in_sweep:
                 validate(cfg)  # a value out of range in a sweep: this job FAILED, the others go on
             with blas_threads(cfg.trainer.blas_threads):
-                result = _train_in(run, cfg, resume)
+                result = _train_in(run, cfg, resume, data.result() if data is not None else load_data(cfg))
     return result
 
 
-def _train_in(run: Run, cfg: DictConfig, resume: ResumePoint | None) -> float:
-    data = load_data(cfg)
+def _loading(cfg: DictConfig) -> Future[Dataset]:
+    """`load_data(cfg)` on a thread of its own (its gzip and NumPy work leave the GIL free); a data
+    error is raised by `.result()`, inside the run, as when loaded there."""
+    loaded: Future[Dataset] = Future()
+
+    def load() -> None:
+        try:
+            loaded.set_result(load_data(cfg))
+        except BaseException as exc:  # noqa: BLE001 (handed over whole, to be raised where it is awaited)
+            loaded.set_exception(exc)
+
+    threading.Thread(target=load, name="load-data", daemon=True).start()
+    return loaded
+
+
+def _train_in(run: Run, cfg: DictConfig, resume: ResumePoint | None, data: Dataset) -> float:
     init_seed, shuffle_seed = np.random.SeedSequence(cfg.seed).spawn(2)
     parts = build(cfg, np.random.default_rng(init_seed))
     rng = np.random.default_rng(shuffle_seed)
@@ -120,8 +141,8 @@ def _train_in(run: Run, cfg: DictConfig, resume: ResumePoint | None) -> float:
     caption = f"run {run.name or ''} ({run.run_id[:8]}), data={data.name}"
     callbacks = [GradientMonitor(parts.model, t.watch_every_n_steps), run, _EpochLog(t.epochs)]
     if _square(cfg.model.input_dim):
-        def log_image(key: str, picture: np.ndarray, epoch: int) -> None:
-            run.tracker.log_image(run.run_id, picture, key, epoch)
+        def log_image(key: str, picture: np.ndarray, epoch: int) -> None:  # (written while training goes on)
+            run.later(run.tracker.log_image, run.run_id, picture, key, epoch)
 
         callbacks.append(ImageLog(data.test_images[:10], t.epochs, log_image, t.images_every_n_epochs, caption))
     state = fit(parts.model, parts.optimizer, parts.schedule, data, callbacks, objective=parts.objective,
@@ -148,8 +169,15 @@ class _EpochLog:
                  m["mean_activation"], m["lr"], m["epoch_time_s"])
 
 
+_last_data: list[tuple[str, Dataset]] = []  # the last dataset this process loaded, by its config
+
+
 def load_data(cfg: DictConfig) -> Dataset:
+    """The dataset `cfg.data` names, read-only; the jobs of a sweep in one process share it."""
     d = cfg.data
+    key = json.dumps([OmegaConf.to_container(d, resolve=True), cfg.seed], sort_keys=True, default=str)
+    if _last_data and _last_data[0][0] == key:
+        return _last_data[0][1]
     options = {k: d[k] for k in d if k not in ("name", "path", "limit")}
     data = load_dataset(d.name, path=d.path, limit=d.limit, seed=cfg.seed, **options)
     pixels = data.train_images.shape[1]
@@ -158,6 +186,9 @@ def load_data(cfg: DictConfig) -> Dataset:
                               f"{pixels} pixels: set model.input_dim={pixels}")
     log.info("data: %d training and %d validation images from %s", len(data.train_images),
              len(data.test_images), data.source)
+    for array in (data.train_images, data.train_labels, data.test_images, data.test_labels):
+        array.flags.writeable = False  # shared, and its digest computed once (tracking.log_datasets)
+    _last_data[:] = [(key, data)]
     return data
 
 
@@ -201,7 +232,7 @@ def _log_artifacts(run: Run, cfg: DictConfig, model, test_images: np.ndarray,
     plots.activation_histogram(hidden, target, out / "activations.png", f"hidden activations: {caption}")
     plots.gradients(history, out / "gradients.png", f"gradients per parameter: {caption}")
     for png in sorted(out.glob("*.png")):
-        run.tracker.log_artifact(run.run_id, png, "plots")
+        run.later(run.tracker.log_artifact, run.run_id, png, "plots")
     weights = run.run_dir / "weights.npz"
     np.savez(weights, **model.state_dict())
-    run.tracker.log_artifact(run.run_id, weights, "model")
+    run.later(run.tracker.log_artifact, run.run_id, weights, "model")  # (the run's exit waits for them)

@@ -20,15 +20,6 @@ def _save(fig: plt.Figure, path: Path) -> Path:
     return path
 
 
-def _picture(fig: plt.Figure) -> np.ndarray:
-    """The figure as an RGB array (height x width x 3, uint8), for MLflow's log_image."""
-    fig.tight_layout()
-    fig.canvas.draw()
-    rgb = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
-    plt.close(fig)
-    return rgb
-
-
 def loss_curve(train: Sequence[float], val: Sequence[float], path: Path, title: str = "") -> Path:
     """Training loss and validation reconstruction loss per epoch (log scale)."""
     fig, ax = plt.subplots(figsize=(6, 4))
@@ -68,23 +59,6 @@ def _reconstructions(originals: np.ndarray, recon: np.ndarray, side: int, title:
 def reconstructions(originals: np.ndarray, recon: np.ndarray, path: Path, side: int = 28, title: str = "") -> Path:
     """Originals on the top row, their reconstructions below."""
     return _save(_reconstructions(originals, recon, side, title), path)
-
-
-def reconstructions_picture(originals: np.ndarray, recon: np.ndarray, title: str, side: int = 28) -> np.ndarray:
-    """The same, as an RGB array."""
-    return _picture(_reconstructions(originals, recon, side, title))
-
-
-def density_picture(firing_rate: np.ndarray, title: str) -> np.ndarray:
-    """Feature density: a histogram of log10 of each hidden unit's firing rate (dead units at the left)."""
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    floor = -6.0  # log10 of a rate of 0 (a dead unit) is drawn here
-    logs = np.log10(np.maximum(firing_rate, 10**floor)) if firing_rate.size else np.zeros(0)
-    ax.hist(logs, bins=np.linspace(floor, 0, 31), color="tab:purple")
-    ax.set(xlabel="log10(share of validation images a unit fires on; -6 = never)", ylabel="hidden units",
-           title=title or "feature density")
-    ax.title.set_fontsize(9)
-    return _picture(fig)
 
 
 def gradients(history: dict[str, list[float]], path: Path, title: str = "") -> Path:

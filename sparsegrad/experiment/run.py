@@ -5,7 +5,10 @@
 
 On entering, the run is opened (or a KILLED/FAILED one reopened, to resume) with
 interruptions held back, so a run once opened is always ended. Each finished epoch
-writes the checkpoint, then the epoch's metrics. On exit the run is FINISHED;
+writes the checkpoint, then the epoch's metrics: from a copy of the state, on the run's
+one background thread, while the next epoch trains (at most one epoch in flight: the
+next epoch's end, and the exit, first wait for it and raise its error). On exit, once
+that last write is done, the run is FINISHED;
 KILLED by Ctrl-C or SIGTERM; FAILED with the tag `failure_reason` by anything
 else; the last good checkpoint is stored with it. Then `on_failure` says what the
 process does: "exit" (a single run: one line on stderr and the exit code; a bug
@@ -19,10 +22,13 @@ import logging
 import os
 import shutil
 import socket
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
 from typing import Literal
+
+import numpy as np
 
 from sparsegrad.data import DataError
 from sparsegrad.experiment.checkpoint import FILENAME, save_checkpoint
@@ -44,6 +50,25 @@ log = logging.getLogger(__name__)
 OnFailure = Literal["exit", "continue", "record"]
 
 
+class _Frozen:
+    """What `state_dict()` gave at the moment it was taken (the object itself moves on)."""
+
+    def __init__(self, saved: Mapping[str, object]) -> None:
+        self.saved = dict(saved)
+
+    def state_dict(self) -> dict[str, object]:
+        return self.saved
+
+
+def snapshot(state: TrainState) -> TrainState:
+    """A copy of a finished epoch's state that the next epoch's training cannot change."""
+    rng = np.random.default_rng()
+    rng.bit_generator.state = state.rng.bit_generator.state
+    return TrainState(_Frozen(state.model.state_dict()), _Frozen(state.optimizer.state_dict()),  # type: ignore[arg-type]
+                      _Frozen(state.schedule.state_dict()), rng, state.epoch,  # type: ignore[arg-type]
+                      {k: list(v) for k, v in state.history.items()}, list(state.step_losses))
+
+
 class Run:
     """A context manager that owns one MLflow run: open or resume, each epoch, the outcome."""
 
@@ -62,6 +87,8 @@ class Run:
         self.checkpoint: Path | None = None  # the last good one
         self.status: str | None = None  # FINISHED, FAILED or KILLED, once ended
         self.reason = ""
+        self._writer: ThreadPoolExecutor | None = None  # the one background thread, made on first use
+        self._in_flight: list[Future[None]] = []  # the last epoch's writes, in order
 
     # --- open ------------------------------------------------------------------------------------
 
@@ -99,13 +126,33 @@ class Run:
     # --- each epoch ------------------------------------------------------------------------------
 
     def on_epoch_end(self, state: TrainState) -> None:
-        """Checkpoint, then the epoch's metrics: the two agree on which epochs are done."""
+        """Checkpoint, then the epoch's metrics (the two agree on which epochs are done), written in
+        the background from a copy of the state, once the previous epoch's writes are done."""
         with held_interrupts():
-            if self.checkpoints:
-                self.checkpoint = save_checkpoint(self.run_dir / FILENAME, state, self.run_id)
-            self.epochs_done = state.epoch
-            self.tracker.log_metrics(self.run_id, [(k, v, state.epoch) for k, v in state.last().items()]
-                                     + [("step_loss", v, s) for s, v in state.step_losses])
+            self.flush()
+            frozen = snapshot(state)
+            self.later(self._write_epoch, frozen)
+
+    def _write_epoch(self, state: TrainState) -> None:
+        if self.checkpoints:
+            self.checkpoint = save_checkpoint(self.run_dir / FILENAME, state, self.run_id)
+        self.epochs_done = state.epoch
+        self.tracker.log_metrics(self.run_id, [(k, v, state.epoch) for k, v in state.last().items()]
+                                 + [("step_loss", v, s) for s, v in state.step_losses])
+
+    def later(self, work: Callable[..., None], *args: object) -> None:
+        """Do `work(*args)` on the run's background thread, after what this epoch already handed it."""
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"run-{self.run_id[:8]}")
+        self._in_flight.append(self._writer.submit(work, *args))
+
+    def flush(self) -> None:
+        """Wait for the background writes; the first that failed raises its error here."""
+        pending, self._in_flight = self._in_flight, []
+        errors = [f.exception() for f in pending]  # (every one waited for, whatever the first did)
+        first = next((e for e in errors if e is not None), None)
+        if first is not None:
+            raise first
 
     def log_missing_epochs(self, history: Mapping[str, list[float]]) -> None:
         """Epochs a resumed checkpoint holds but MLflow lacks (the process died between the two)."""
@@ -119,7 +166,19 @@ class Run:
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> bool:
+        late = None
         with held_interrupts():
+            try:  # the no-loss guarantee: every epoch's metrics and its checkpoint written first
+                self.flush()
+            except Exception as error:
+                late = error
+            if self._writer is not None:
+                self._writer.shutdown()
+                self._writer = None
+            if late is not None and exc is not None:  # the first error is the outcome; this one is logged
+                log.error("the background write of epoch %d failed too: %s", self.epochs_done + 1, late)
+            elif late is not None:
+                exc = late
             self.status, self.reason = self._outcome(exc)
             try:
                 self.tracker.end_run(self.run_id, self.status, self.reason or None)
@@ -129,6 +188,13 @@ class Run:
         if exc is None:
             log.info("run %s FINISHED", self.run_id)
             return False
+        handled = self._handle(exc)
+        if late is not None and late is exc and not handled:
+            raise late
+        return handled
+
+    def _handle(self, exc: BaseException) -> bool:
+        """What the process does after a failed run: True to go on (the exception is swallowed)."""
         if self.status == "KILLED":
             log.warning("run %s KILLED: %s", self.run_id, self.reason)
         if self.on_failure == "record":
