@@ -34,37 +34,40 @@ class GradientMonitor:
 
     model: Module
     every: int = 10
-    _grads: dict[str, list[float]] = field(default_factory=dict, init=False)
-    _ratios: dict[str, list[float]] = field(default_factory=dict, init=False)
+    _grads: dict[int, dict[str, list[float]]] = field(default_factory=dict, init=False)  # by epoch
+    _ratios: dict[int, dict[str, list[float]]] = field(default_factory=dict, init=False)
     _before: dict[str, np.ndarray] = field(default_factory=dict, init=False)
 
     def __post_init__(self) -> None:
         self.params = dict(self.model.named_parameters())
 
+    # (While an epoch trains, `state.epoch` is the last finished one; its callbacks may still run
+    # after the next has begun, so the samples are kept by epoch.)
     def on_before_update(self, state: TrainState, step: int) -> None:
-        if step % self.every and self._grads:  # (an epoch's first step always: short epochs get one)
+        grads = self._grads.setdefault(state.epoch + 1, {})
+        if step % self.every and grads:  # (an epoch's first step always: short epochs get one)
             return
         for name, p in self.params.items():
             if p.grad is not None:
-                self._grads.setdefault(name, []).append(_norm(p.grad))
+                grads.setdefault(name, []).append(_norm(p.grad))
                 self._before[name] = p.data.copy()
 
     def on_after_update(self, state: TrainState, step: int) -> None:
+        ratios = self._ratios.setdefault(state.epoch + 1, {})
         for name, before in self._before.items():
             size = _norm(before)
             if size > 0:  # (a bias starts at 0: no ratio to speak of yet)
-                self._ratios.setdefault(name, []).append(_norm(self.params[name].data - before) / size)
+                ratios.setdefault(name, []).append(_norm(self.params[name].data - before) / size)
         self._before.clear()
 
     def on_epoch_end(self, state: TrainState) -> None:
-        for name, p in self.params.items():
-            grads = self._grads.get(name) or [math.nan]
-            state.record(f"grad_norm/{name}", float(np.mean(grads)))
-            state.record(f"grad_norm_max/{name}", max(grads))
-            state.record(f"update_ratio/{name}", float(np.mean(self._ratios.get(name) or [math.nan])))
+        grads, ratios = self._grads.pop(state.epoch, {}), self._ratios.pop(state.epoch, {})
+        for name, p in state.model.named_parameters():
+            sampled = grads.get(name) or [math.nan]
+            state.record(f"grad_norm/{name}", float(np.mean(sampled)))
+            state.record(f"grad_norm_max/{name}", max(sampled))
+            state.record(f"update_ratio/{name}", float(np.mean(ratios.get(name) or [math.nan])))
             state.record(f"weight_norm/{name}", _norm(p.data))
-        self._grads.clear()
-        self._ratios.clear()
 
 
 @dataclass

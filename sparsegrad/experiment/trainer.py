@@ -7,9 +7,12 @@ epochs, never per step.
 
 from __future__ import annotations
 
+import copy
 import math
+import os
 import time
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -21,6 +24,7 @@ from tqdm.auto import tqdm
 from sparsegrad.data import Dataset
 from sparsegrad.experiment.build import Objective
 from sparsegrad.experiment.errors import TrainingDiverged
+from sparsegrad.experiment.interrupts import held_interrupts
 from sparsegrad.function import no_grad
 from sparsegrad.nn import AutoEncoder
 from sparsegrad.nn.clip import clip_grad_norm
@@ -86,6 +90,21 @@ class Validation:
     firing_rate: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0))  # per unit: share of images
 
 
+# trainer.blas_threads=auto: one BLAS thread while a step's matrix products are small, every core
+# once they are big enough to share out. A product of a step is batch x input x hidden
+# multiply-adds; the crossover is measured by `python scripts/bench_run.py --threads`
+# (figures in docs/performance-run.md).
+AUTO_MIN_PRODUCT = 8_000_000
+
+
+def resolve_blas_threads(setting: int | str | None, batch: int, input_dim: int, hidden_dim: int) -> int | None:
+    """The BLAS threads `trainer.blas_threads` asks for: a count, None (the library's default), or
+    for "auto" 1 below AUTO_MIN_PRODUCT multiply-adds per product and the machine's cores above."""
+    if setting != "auto":
+        return setting  # type: ignore[return-value]
+    return 1 if batch * input_dim * hidden_dim < AUTO_MIN_PRODUCT else (os.cpu_count() or 1)
+
+
 @contextmanager
 def blas_threads(n: int | None) -> Iterator[None]:
     """BLAS (and OpenMP) limited to `n` threads inside the block; None leaves them as they are."""
@@ -107,22 +126,59 @@ def fit(model: AutoEncoder, optimizer: Optimizer, schedule: Schedule, data: Data
     """Train epochs `epochs_done + 1` .. `settings.epochs`; callbacks see each finished epoch.
 
     `rng` shuffles the images; a resumed run passes the epochs and history of its checkpoint.
+    Each epoch is validated on a copy of its weights on a second thread while the next epoch
+    trains (NumPy leaves the GIL free over big arrays: the second core does it), then its
+    callbacks run on that copy of its state. Whenever training stops (the end, an error,
+    Ctrl-C), the epoch still being validated is finished first: no finished epoch goes unrecorded.
     """
     state = TrainState(model, optimizer, schedule, rng, epochs_done)
     state.history.update(history or {})
-    for epoch in range(epochs_done + 1, settings.epochs + 1):
-        # Overflow on the way to a NaN/inf loss is reported as divergence, not as warnings.
-        with np.errstate(over="ignore", invalid="ignore"):
-            row = train_epoch(state, objective, data.train_images, settings, epoch, callbacks)
-            state.validation = validate_model(model, data.test_images)
-        schedule.step()
-        state.epoch = epoch
-        row.update({k: v for k, v in vars(state.validation).items() if k in EPOCH_METRICS})
-        for key in EPOCH_METRICS:
-            state.record(key, row[key])
-        for callback in callbacks:
-            callback.on_epoch_end(state)
+    closing = None  # the last finished epoch: (its state, frozen; its metrics; its validation, on the way)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="validate") as validator:
+        try:
+            for epoch in range(epochs_done + 1, settings.epochs + 1):
+                # Overflow on the way to a NaN/inf loss is reported as divergence, not as warnings.
+                with np.errstate(over="ignore", invalid="ignore"):
+                    row = train_epoch(state, objective, data.train_images, settings, epoch, callbacks)
+                schedule.step()
+                state.epoch = epoch
+                if closing is not None:
+                    last, closing = closing, None
+                    _close(state, *last, callbacks)
+                frozen = _freeze(state)
+                closing = (frozen, row, validator.submit(_validate, frozen.model, data.test_images))
+        finally:
+            if closing is not None:
+                _close(state, *closing, callbacks)
     return state
+
+
+def _freeze(state: TrainState) -> TrainState:
+    """The state of the epoch just finished, as callbacks see it: a copy that training does not change
+    (the history is shared: only `_close` adds to it), whose parameters ask for no gradient."""
+    model, optimizer, schedule = copy.deepcopy((state.model, state.optimizer, state.schedule))
+    for p in model.parameters():
+        p.requires_grad = False
+    rng = np.random.default_rng()
+    rng.bit_generator.state = state.rng.bit_generator.state
+    return TrainState(model, optimizer, schedule, rng, state.epoch, state.history, state.step_losses)
+
+
+def _validate(model: AutoEncoder, images: np.ndarray) -> Validation:
+    with np.errstate(over="ignore", invalid="ignore"):
+        return _measure(model, images)
+
+
+def _close(state: TrainState, frozen: TrainState, row: dict[str, float], validation: Future[Validation],
+           callbacks: Sequence[Callback]) -> None:
+    """An epoch's validation, metrics and callbacks, uncut by an interruption."""
+    with held_interrupts():
+        frozen.validation = state.validation = validation.result()
+        row.update({k: v for k, v in vars(frozen.validation).items() if k in EPOCH_METRICS})
+        for key in EPOCH_METRICS:
+            frozen.record(key, row[key])
+        for callback in callbacks:
+            callback.on_epoch_end(frozen)
 
 
 def train_epoch(state: TrainState, objective: Objective, images: np.ndarray, settings: Settings,
@@ -173,24 +229,30 @@ def train_epoch(state: TrainState, objective: Objective, images: np.ndarray, set
 
 def validate_model(model: AutoEncoder, images: np.ndarray, chunk: int = 10_000) -> Validation:
     """Reconstruction, explained variance and hidden-unit statistics on `images`, without a graph."""
+    with no_grad():
+        return _measure(model, images, chunk)
+
+
+def _measure(model: AutoEncoder, images: np.ndarray, chunk: int = 10_000) -> Validation:
+    """`validate_model` for a model whose parameters ask for no gradient (so no graph is made) off the
+    main thread, where `no_grad` may not be used: its switch is the whole process's."""
     squared_error, hidden_sum, near_zero = 0.0, 0.0, 0
     pixel_sum = pixel_squares = 0.0  # per pixel, for sum (x - mean x)^2 = sum x^2 - n mean^2 (FVU's denominator)
     unit_max, firing = None, None
-    with no_grad():
-        for start in range(0, len(images), chunk):
-            x = images[start:start + chunk]
-            pixel_sum = pixel_sum + x.sum(axis=0, dtype=np.float64)
-            pixel_squares = pixel_squares + np.einsum("ij,ij->j", x, x, dtype=np.float64)
-            hidden = model.encode(Tensor(x))
-            squared_error += float(MSELoss.apply(Tensor(x), model.decode(hidden)).data) * x.size
-            h = hidden.data
-            hidden_sum += float(h.sum())
-            silent = h < NEAR_ZERO
-            near_zero += int(np.count_nonzero(silent))
-            lit = h.shape[0] - silent.sum(axis=0)  # images each unit fires on
-            top = h.max(axis=0)
-            unit_max = top if unit_max is None else np.maximum(unit_max, top)
-            firing = lit if firing is None else firing + lit
+    for start in range(0, len(images), chunk):
+        x = images[start:start + chunk]
+        pixel_sum = pixel_sum + x.sum(axis=0, dtype=np.float64)
+        pixel_squares = pixel_squares + np.einsum("ij,ij->j", x, x, dtype=np.float64)
+        hidden = model.encode(Tensor(x))
+        squared_error += float(MSELoss.apply(Tensor(x), model.decode(hidden)).data) * x.size
+        h = hidden.data
+        hidden_sum += float(h.sum())
+        silent = h < NEAR_ZERO
+        near_zero += int(np.count_nonzero(silent))
+        lit = h.shape[0] - silent.sum(axis=0)  # images each unit fires on
+        top = h.max(axis=0)
+        unit_max = top if unit_max is None else np.maximum(unit_max, top)
+        firing = lit if firing is None else firing + lit
     n, units = len(images), unit_max.size
     variance = float((pixel_squares - pixel_sum**2 / n).sum())
     return Validation(val_recon_loss=squared_error / images.size,
