@@ -38,7 +38,14 @@ from sparsegrad.experiment.tracking import (
     flatten,
     provenance_tags,
 )
-from sparsegrad.experiment.trainer import Settings, TrainState, batches_per_epoch, blas_threads, fit
+from sparsegrad.experiment.trainer import (
+    Settings,
+    TrainState,
+    batches_per_epoch,
+    blas_threads,
+    fit,
+    resolve_blas_threads,
+)
 
 log = logging.getLogger(__name__)
 
@@ -102,8 +109,7 @@ def train(cfg: DictConfig, job: Job) -> float:
         with run:
             if in_sweep:
                 validate(cfg)  # a value out of range in a sweep: this job FAILED, the others go on
-            with blas_threads(cfg.trainer.blas_threads):
-                result = _train_in(run, cfg, resume, data.result() if data is not None else load_data(cfg))
+            result = _train_in(run, cfg, resume, data.result() if data is not None else load_data(cfg))
     return result
 
 
@@ -145,8 +151,11 @@ def _train_in(run: Run, cfg: DictConfig, resume: ResumePoint | None, data: Datas
             run.later(run.tracker.log_image, run.run_id, picture, key, epoch)
 
         callbacks.append(ImageLog(data.test_images[:10], t.epochs, log_image, t.images_every_n_epochs, caption))
-    state = fit(parts.model, parts.optimizer, parts.schedule, data, callbacks, objective=parts.objective,
-                settings=settings, rng=rng, epochs_done=epochs_done, history=history)
+    threads = resolve_blas_threads(t.blas_threads, t.batch_size or len(data.train_images), cfg.model.input_dim,
+                                   cfg.model.hidden_dim)
+    with blas_threads(threads):
+        state = fit(parts.model, parts.optimizer, parts.schedule, data, callbacks, objective=parts.objective,
+                    settings=settings, rng=rng, epochs_done=epochs_done, history=history)
     _log_artifacts(run, cfg, parts.model, data.test_images, state.history, caption)
     return state.history["val_recon_loss"][-1]
 

@@ -56,7 +56,7 @@ class TrainerConfig:
     progress: bool
     checkpoint: bool
     resume: str | None
-    blas_threads: int | None
+    blas_threads: Any  # "auto", an integer >= 1, or null (BLAS's default): OmegaConf 2.3 has no int | str
     clip_grad_norm: float | None
     watch_every_n_steps: int
     images_every_n_epochs: int
@@ -278,8 +278,10 @@ def validate(cfg: DictConfig) -> None:
     _check(t.watch_every_n_steps >= 1, "trainer.watch_every_n_steps", t.watch_every_n_steps, "an integer >= 1")
     _check(t.images_every_n_epochs >= 1, "trainer.images_every_n_epochs", t.images_every_n_epochs,
            "an integer >= 1")
-    _check(t.blas_threads is None or t.blas_threads >= 1, "trainer.blas_threads", t.blas_threads,
-           "null (the BLAS library's default) or an integer >= 1")
+    _check(t.blas_threads is None or t.blas_threads == "auto" or isinstance(t.blas_threads, int)
+           and not isinstance(t.blas_threads, bool) and t.blas_threads >= 1, "trainer.blas_threads", t.blas_threads,
+           "auto (one thread for small products, every core for big ones), an integer >= 1, or null "
+           "(the BLAS library's default)")
     tr = cfg.tracking
     _check(tr.uri.startswith(URI_SCHEMES), "tracking.uri", tr.uri,
            "sqlite:///PATH (a store file) or http(s)://HOST:PORT (a tracking server)")

@@ -18,7 +18,14 @@ from sparsegrad.experiment.compare import JobSummary, add_speedups, format_table
 from sparsegrad.experiment.errors import TrainingDiverged
 from sparsegrad.experiment.schema import keys_of
 from sparsegrad.experiment.tracking import artifact_location, flatten, sqlite_path
-from sparsegrad.experiment.trainer import EPOCH_METRICS, Settings, blas_threads, fit, validate_model
+from sparsegrad.experiment.trainer import (
+    EPOCH_METRICS,
+    Settings,
+    blas_threads,
+    fit,
+    resolve_blas_threads,
+    validate_model,
+)
 
 from .conftest import compose_config
 
@@ -229,6 +236,24 @@ def test_blas_threads_limits_blas_inside_the_block_only():
     assert blas() == before
     with blas_threads(None):
         assert blas() == before
+
+
+def test_blas_threads_auto_is_the_default_and_one_thread_for_the_default_model():
+    from sparsegrad.experiment.schema import validate
+
+    cfg = compose_config()
+    validate(cfg)  # "auto" is allowed
+    t, m = cfg.trainer, cfg.model
+    assert t.blas_threads == "auto"
+    assert resolve_blas_threads(t.blas_threads, t.batch_size, m.input_dim, m.hidden_dim) == 1
+
+
+def test_blas_threads_auto_takes_every_core_for_big_products_and_a_number_is_kept():
+    import os
+
+    assert resolve_blas_threads("auto", 4000, 784, 1024) == os.cpu_count()  # full batch, a wide model
+    assert resolve_blas_threads(3, 32, 784, 64) == 3
+    assert resolve_blas_threads(None, 4000, 784, 1024) is None
 
 
 # --- what a user is told ------------------------------------------------------------------------
