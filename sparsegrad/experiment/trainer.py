@@ -92,9 +92,12 @@ class Validation:
 
 # trainer.blas_threads=auto: one BLAS thread while a step's matrix products are small, every core
 # once they are big enough to share out. A product of a step is batch x input x hidden
-# multiply-adds; the crossover is measured by `python scripts/bench_run.py --threads`
-# (figures in docs/performance-run.md).
-AUTO_MIN_PRODUCT = 8_000_000
+# multiply-adds. Measured on this 2-core VM (`python scripts/bench_run.py --threads`, the step's
+# time on two threads over one; docs/performance-run.md): 1.09x at 32 x 784 x 64 (1.6 M, the
+# default), 0.87x at 32 x 784 x 256 (6.4 M), 0.92x at 256 x 784 x 64 (12.8 M), 0.69x at
+# 4000 x 784 x 1024 (3.2 G). The crossover lies between 1.6 M and 6.4 M. (On a machine whose
+# other core is busy, two threads lose at every size: then set trainer.blas_threads=1.)
+AUTO_MIN_PRODUCT = 4_000_000
 
 
 def resolve_blas_threads(setting: int | str | None, batch: int, input_dim: int, hidden_dim: int) -> int | None:
