@@ -273,6 +273,82 @@ def test_a_checkpoint_that_cannot_be_written_is_one_error_naming_it_and_leaves_n
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
 
 
+class SlowStore:
+    """A tracker whose metric writes take a while (or fail): what the run's background thread meets."""
+
+    def __init__(self, fail_at_epoch: int | None = None):
+        self.events, self.fail_at_epoch = [], fail_at_epoch
+
+    def start_run(self, name, tags, parent_run_id):
+        return "run0"
+
+    def log_params(self, run_id, params):
+        pass
+
+    def log_metrics(self, run_id, rows):
+        import time
+
+        time.sleep(0.05)
+        epoch = next(step for key, _, step in rows if key == "loss")
+        if epoch == self.fail_at_epoch:
+            raise OSError(f"the store went away at epoch {epoch}")
+        self.events.append(("metrics", epoch))
+
+    def log_artifact(self, run_id, path, artifact_path=None):
+        self.events.append(("artifact", artifact_path))
+
+    def end_run(self, run_id, status, reason=None):
+        self.events.append(("end", status))
+
+    def run_url_hint(self, run_id):
+        return run_id
+
+
+def test_every_epoch_is_written_before_the_outcome_is_recorded(tmp_path):
+    from sparsegrad.experiment.run import Run
+
+    _, parts, data, settings = tiny(epochs=4)
+    store = SlowStore()
+    with Run(store, tmp_path, epochs=4, on_failure="record") as run:
+        fit(parts.model, parts.optimizer, parts.schedule, data, [run], objective=parts.objective,
+            settings=settings, rng=np.random.default_rng(0))
+    assert store.events == [("metrics", 1), ("metrics", 2), ("metrics", 3), ("metrics", 4), ("end", "FINISHED")]
+    assert run.epochs_done == 4 and run.checkpoint == tmp_path / "checkpoint.npz"
+
+
+def test_a_background_write_that_fails_fails_the_run_and_keeps_the_last_checkpoint(tmp_path):
+    from sparsegrad.experiment.checkpoint import checkpoint_epoch
+    from sparsegrad.experiment.run import Run
+
+    _, parts, data, settings = tiny(epochs=4)
+    store = SlowStore(fail_at_epoch=2)
+    with Run(store, tmp_path, epochs=4, on_failure="record") as run:
+        fit(parts.model, parts.optimizer, parts.schedule, data, [run], objective=parts.objective,
+            settings=settings, rng=np.random.default_rng(0))
+    assert run.status == "FAILED" and "the store went away at epoch 2" in run.reason
+    assert ("metrics", 3) not in store.events and store.events[-1] == ("end", "FAILED")
+    assert checkpoint_epoch(tmp_path / "checkpoint.npz") == 2  # written before its metrics failed
+
+
+def test_an_interruption_mid_epoch_still_hands_the_last_finished_epoch_to_the_callbacks():
+    _, parts, data, settings = tiny(epochs=4)
+    recorder = Recorder()
+
+    class CtrlC:
+        def on_before_update(self, state, step):
+            if state.epoch == 2:  # in epoch 3, while epoch 2 is still being validated
+                raise KeyboardInterrupt
+
+        def on_epoch_end(self, state):
+            pass
+
+    with pytest.raises(KeyboardInterrupt):
+        fit(parts.model, parts.optimizer, parts.schedule, data, [recorder, CtrlC()], objective=parts.objective,
+            settings=settings, rng=np.random.default_rng(0))
+    assert [epoch for epoch, _, _ in recorder.seen] == [1, 2]
+    assert "val_recon_loss" in recorder.seen[-1][1]
+
+
 def test_an_interruption_after_the_last_epoch_says_so():
     from sparsegrad.experiment.run import Run
 
