@@ -37,6 +37,7 @@ sys.path.insert(0, str(ROOT))  # run from a clone without installing
 
 from sparsegrad import Tensor  # noqa: E402
 from sparsegrad.nn import AutoEncoder  # noqa: E402
+from sparsegrad.operations.activation import FLUSH_BELOW  # noqa: E402
 from sparsegrad.operations.loss import EPS, KLDiv, MSELoss  # noqa: E402
 from sparsegrad.optim import Adam  # noqa: E402
 
@@ -131,14 +132,17 @@ def sparsegrad_step(init: dict[str, np.ndarray]) -> Step:
 
 def sigmoid_(z: np.ndarray) -> np.ndarray:
     """sigmoid(z) in place, with sparsegrad's arithmetic: e = exp(-|z|), then 1 / (1 + e) where
-    z >= 0 and e / (1 + e) elsewhere (PyTorch's is as stable)."""
+    z >= 0 and e / (1 + e) elsewhere (PyTorch's is as stable), and 0 far out (float32: z < -69.9),
+    where it would be a subnormal float."""
     numerator_is_one = z >= 0
+    far_out = z < -FLUSH_BELOW[z.dtype.char]
     np.abs(z, out=z)
     np.negative(z, out=z)
     e = np.exp(z, out=z)
     denominator = e + 1.0
     np.maximum(e, numerator_is_one, out=e)
     e /= denominator
+    e[far_out] = 0.0
     return e
 
 
