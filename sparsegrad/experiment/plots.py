@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -11,6 +12,11 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
 import numpy as np  # noqa: E402
+
+
+def _wrap(title: str, width: int = 90) -> str:
+    """A long title (a run's name holds its overrides) on several lines, so it does not widen the figure."""
+    return "\n".join(textwrap.wrap(title, width)) or title
 
 
 def _save(fig: plt.Figure, path: Path) -> Path:
@@ -26,7 +32,7 @@ def loss_curve(train: Sequence[float], val: Sequence[float], path: Path, title: 
     epochs = np.arange(1, len(train) + 1)
     ax.plot(epochs, train, marker="o", markersize=3, label="train loss (recon + sparsity)")
     ax.plot(epochs, val, marker="o", markersize=3, label="validation reconstruction loss")
-    ax.set(xlabel="epoch", ylabel="loss", yscale="log", title=title or "loss per epoch")
+    ax.set(xlabel="epoch", ylabel="loss", yscale="log", title=_wrap(title or "loss per epoch", 70))
     ax.title.set_fontsize(9)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
@@ -52,7 +58,7 @@ def _reconstructions(originals: np.ndarray, recon: np.ndarray, side: int, title:
     ax.imshow(tile(np.concatenate([originals, recon]), n, side), cmap="gray", vmin=0.0, vmax=1.0)
     ax.set_xticks([])
     ax.set_yticks([(side + 1) * 0.5, (side + 1) * 1.5], ["original", "reconstructed"])
-    ax.set_title(title or "validation images and their reconstructions", fontsize=9)
+    ax.set_title(_wrap(title or "validation images and their reconstructions"), fontsize=9)
     return fig
 
 
@@ -74,7 +80,7 @@ def gradients(history: dict[str, list[float]], path: Path, title: str = "") -> P
         ax.grid(True, which="both", alpha=0.3)
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=7)
-    fig.suptitle(title or "gradients per parameter", fontsize=10)
+    fig.suptitle(_wrap(title or "gradients per parameter", 140), fontsize=10)
     return _save(fig, path)
 
 
@@ -91,7 +97,7 @@ def features(weights: np.ndarray, path: Path, side: int = 28,
     fig, ax = plt.subplots(figsize=(cols * 0.8, math.ceil(units / cols) * 0.8 + 0.4))
     ax.imshow(tile(scaled, cols, side), cmap="gray", vmin=0.0, vmax=1.0)
     ax.axis("off")
-    ax.set_title(title)
+    ax.set_title(_wrap(title, 60))
     return _save(fig, path)
 
 
@@ -106,7 +112,7 @@ def activation_histogram(hidden: np.ndarray, target: float | None, path: Path, t
         ax2.legend()
     ax2.set(xlabel="mean activation of a unit", ylabel="units", title="per-unit means")
     if title:
-        fig.suptitle(title, fontsize=10)
+        fig.suptitle(_wrap(title), fontsize=10)
     return _save(fig, path)
 
 
@@ -124,5 +130,5 @@ def topk(ks: Sequence[int], losses: Sequence[float], dense_ms: Sequence[float], 
     for ax in (left, right):
         ax.grid(True, which="both", alpha=0.3)
     right.legend(fontsize=8)
-    fig.suptitle(title, fontsize=10)
+    fig.suptitle(_wrap(title), fontsize=10)
     return _save(fig, path)
