@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 
 from sparsegrad.data import Dataset
 from sparsegrad.experiment.build import Objective
+from sparsegrad.experiment.denormals import flush_denormals
 from sparsegrad.experiment.errors import TrainingDiverged
 from sparsegrad.experiment.interrupts import held_interrupts
 from sparsegrad.function import no_grad
@@ -46,6 +47,7 @@ class Settings:
     log_every_n_steps: int = 50
     progress: bool = True
     clip_grad_norm: float | None = None  # clip the gradients' global norm to this before each update
+    flush_denormals: bool = True  # subnormal floats as 0 (the CPU's slow path otherwise): denormals.py
 
 
 @dataclass
@@ -137,7 +139,8 @@ def fit(model: AutoEncoder, optimizer: Optimizer, schedule: Schedule, data: Data
     state = TrainState(model, optimizer, schedule, rng, epochs_done)
     state.history.update(history or {})
     closing = None  # the last finished epoch: (its state, frozen; its metrics; its validation, on the way)
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="validate") as validator:
+    with flush_denormals(settings.flush_denormals), \
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="validate") as validator:
         try:
             for epoch in range(epochs_done + 1, settings.epochs + 1):
                 # Overflow on the way to a NaN/inf loss is reported as divergence, not as warnings.
@@ -149,7 +152,8 @@ def fit(model: AutoEncoder, optimizer: Optimizer, schedule: Schedule, data: Data
                     last, closing = closing, None
                     _close(state, *last, callbacks)
                 frozen = _freeze(state)
-                closing = (frozen, row, validator.submit(_validate, frozen.model, data.test_images))
+                closing = (frozen, row, validator.submit(_validate, frozen.model, data.test_images,
+                                                         settings.flush_denormals))
         finally:
             if closing is not None:
                 _close(state, *closing, callbacks)
@@ -167,8 +171,8 @@ def _freeze(state: TrainState) -> TrainState:
     return TrainState(model, optimizer, schedule, rng, state.epoch, state.history, state.step_losses)
 
 
-def _validate(model: AutoEncoder, images: np.ndarray) -> Validation:
-    with np.errstate(over="ignore", invalid="ignore"):
+def _validate(model: AutoEncoder, images: np.ndarray, flush: bool) -> Validation:
+    with flush_denormals(flush), np.errstate(over="ignore", invalid="ignore"):  # (per thread: this one too)
         return _measure(model, images)
 
 

@@ -122,3 +122,19 @@ def test_the_printed_link_opens_mlflows_model_training_view():
     tracker.uri, tracker.experiment_id = "http://127.0.0.1:5000/", "3"
     assert tracker.run_url_hint("abc").endswith(
         "http://127.0.0.1:5000/#/experiments/3/runs/abc?workflowType=machine_learning")
+
+
+def test_training_flushes_subnormal_floats_to_zero_on_x86_64():
+    import platform
+
+    from sparsegrad.experiment.denormals import flush_denormals
+
+    tiny = np.full(4, 1e-39, dtype=np.float32)  # subnormal
+    with flush_denormals() as flushed:
+        inside = tiny * np.float32(0.5)
+    after = tiny * np.float32(0.5)
+    if platform.machine() == "x86_64" and platform.system() == "Linux":
+        assert flushed and np.all(inside == 0)
+    assert np.all(after != 0)  # only inside the block
+    with flush_denormals(False) as flushed:
+        assert not flushed and np.all(tiny * np.float32(0.5) != 0)
