@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from sparsegrad.experiment.pictures import density_bars, reconstruction_grid
 from sparsegrad.experiment.trainer import TrainState
 from sparsegrad.function import no_grad
 from sparsegrad.nn import Module
@@ -93,33 +94,3 @@ class ImageLog:
         self.log("reconstructions", reconstruction_grid(self.images, recon), state.epoch)
         rates = state.validation.firing_rate if state.validation is not None else np.zeros(0)
         self.log("feature_density", density_bars(rates), state.epoch)
-
-
-def _rgb(gray: np.ndarray, scale: int) -> np.ndarray:
-    """Values in [0, 1] (NaN: the frame's grey) as an RGB picture, each pixel `scale` x `scale`."""
-    levels = np.where(np.isnan(gray), 0.6, np.clip(gray, 0.0, 1.0))
-    big = (levels * 255).round().astype(np.uint8).repeat(scale, axis=0).repeat(scale, axis=1)
-    return np.repeat(big[:, :, None], 3, axis=2)
-
-
-def reconstruction_grid(originals: np.ndarray, recon: np.ndarray, scale: int = 2) -> np.ndarray:
-    """Originals on the top row, their reconstructions below, a grey line around each image."""
-    n, side = len(originals), round(math.sqrt(originals.shape[1]))
-    rows = np.stack([originals, recon]).reshape(2, n, side, side)
-    framed = np.pad(rows, ((0, 0), (0, 0), (1, 0), (1, 0)), constant_values=np.nan)
-    grid = framed.transpose(0, 2, 1, 3).reshape(2 * (side + 1), n * (side + 1))
-    return _rgb(np.pad(grid, ((0, 1), (0, 1)), constant_values=np.nan), scale)
-
-
-def density_bars(firing_rate: np.ndarray, height: int = 120, width: int = 8) -> np.ndarray:
-    """Feature density: a histogram of log10 of each unit's firing rate over 30 bins from -6 (a dead
-    unit, which never fires) to 0 (fires on every image), a bar `width` pixels wide per bin."""
-    floor = -6.0
-    logs = np.log10(np.maximum(firing_rate, 10**floor)) if firing_rate.size else np.zeros(0)
-    counts, _ = np.histogram(logs, bins=np.linspace(floor, 0, 31))
-    tall = np.ceil(counts / max(counts.max(initial=0), 1) * (height - 2)).astype(int)
-    filled = np.arange(height)[::-1, None] < tall[None, :]  # bottom up
-    picture = np.full((height, counts.size * width, 3), 255, dtype=np.uint8)
-    picture[filled.repeat(width, axis=1)] = (148, 103, 189)  # matplotlib's tab:purple, as before
-    picture[-1] = 0  # the axis
-    return picture

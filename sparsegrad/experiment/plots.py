@@ -13,6 +13,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
 import numpy as np  # noqa: E402
 
+from sparsegrad.experiment.pictures import tile  # noqa: E402
+
 
 def _wrap(title: str, width: int = 90) -> str:
     """A long title (a run's name holds its overrides) on several lines, so it does not widen the figure."""
@@ -39,32 +41,15 @@ def loss_curve(train: Sequence[float], val: Sequence[float], path: Path, title: 
     return _save(fig, path)
 
 
-def tile(images: np.ndarray, cols: int, side: int = 28, pad: int = 1) -> np.ndarray:
-    """Lay flat images (n x side*side) out in a grid with `cols` columns, one array to draw."""
-    n = len(images)
-    rows = math.ceil(n / cols)
-    step = side + pad
-    grid = np.full((rows * step + pad, cols * step + pad), np.nan, dtype=np.float32)
-    for k, image in enumerate(images):
-        r, c = divmod(k, cols)
-        grid[pad + r * step:pad + r * step + side, pad + c * step:pad + c * step + side] = \
-            image.reshape(side, side)
-    return grid
-
-
-def _reconstructions(originals: np.ndarray, recon: np.ndarray, side: int, title: str) -> plt.Figure:
+def reconstructions(originals: np.ndarray, recon: np.ndarray, path: Path, side: int = 28, title: str = "") -> Path:
+    """Originals on the top row, their reconstructions below."""
     n = len(originals)
     fig, ax = plt.subplots(figsize=(max(n * 0.9, 6), 2.4))
     ax.imshow(tile(np.concatenate([originals, recon]), n, side), cmap="gray", vmin=0.0, vmax=1.0)
     ax.set_xticks([])
     ax.set_yticks([(side + 1) * 0.5, (side + 1) * 1.5], ["original", "reconstructed"])
     ax.set_title(_wrap(title or "validation images and their reconstructions"), fontsize=9)
-    return fig
-
-
-def reconstructions(originals: np.ndarray, recon: np.ndarray, path: Path, side: int = 28, title: str = "") -> Path:
-    """Originals on the top row, their reconstructions below."""
-    return _save(_reconstructions(originals, recon, side, title), path)
+    return _save(fig, path)
 
 
 def gradients(history: dict[str, list[float]], path: Path, title: str = "") -> Path:
