@@ -21,6 +21,7 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from sparsegrad.data import DataError, Dataset, check_available, load_dataset
+from sparsegrad.experiment import painter
 from sparsegrad.experiment.build import build
 from sparsegrad.experiment.checkpoint import load_checkpoint
 from sparsegrad.experiment.errors import EXIT_CONFIG, EXIT_FAILED, ConfigError, ExperimentError, exit_with
@@ -28,6 +29,7 @@ from sparsegrad.experiment.instruments import GradientMonitor, ImageLog
 from sparsegrad.experiment.resume import ResumePoint, find_resume_point
 from sparsegrad.experiment.run import Run
 from sparsegrad.experiment.schema import defines_the_run, validate
+from sparsegrad.experiment.sweep import ends_here
 from sparsegrad.experiment.tracking import (
     CHOICES_TAG,
     OVERRIDES_TAG,
@@ -100,11 +102,12 @@ def train(cfg: DictConfig, job: Job) -> float:
             if isinstance(exc, ConfigError | DataError):  # the command line asks for what cannot be
                 exit_with(str(exc) if isinstance(exc, ConfigError) else f"error: {exc}", EXIT_CONFIG)
             exit_with(f"error: {exc}", EXIT_FAILED)
+        painter.start()  # (it imports matplotlib while the run trains)
         run = Run(tracker, job.run_dir, name=cfg.tracking.run_name or job.name, tags=job.tags(),
                   params=flatten(cfg), config_text=OmegaConf.to_yaml(cfg, resolve=True),
                   parent_run_id=job.parent_run_id, resume=resume, checkpoints=cfg.trainer.checkpoint,
                   epochs=cfg.trainer.epochs,
-                  on_failure="continue" if in_sweep else "exit")
+                  on_failure="continue" if in_sweep else "exit", ends_in_background=ends_here(job.parent_run_id))
         result = float("nan")
         with run:
             if in_sweep:
@@ -219,29 +222,25 @@ def _resumed_config(resume: ResumePoint, given: DictConfig, overrides: Sequence[
 
 def _log_artifacts(run: Run, cfg: DictConfig, model, test_images: np.ndarray,
                    history: dict[str, list[float]], caption: str) -> None:
-    """Plots and weights, once, after training."""
-    from sparsegrad.experiment import plots  # matplotlib: ~0.5 s to import, so not for a config error
+    """Plots and weights, once, after training: the figures drawn by the painter, both stored by the
+    run's background writer (the run's end waits for them)."""
     from sparsegrad.function import no_grad
     from sparsegrad.tensor import Tensor
 
-    sample = test_images[:10]
     with no_grad():
         hidden = model.encode(Tensor(test_images[:2000])).data
-        recon = model(Tensor(sample)).data
-    side = int(round(np.sqrt(cfg.model.input_dim)))
-    target = cfg.sparsity.get("target")
-    out = run.run_dir / "plots"
-    plots.loss_curve(history["loss"], history["val_recon_loss"], out / "loss_curve.png", f"loss per epoch: {caption}")
-    if _square(cfg.model.input_dim):
-        plots.reconstructions(sample, recon, out / "reconstructions.png", side, f"reconstructions: {caption}")
-        # The decoder's rows: the image each hidden unit adds to the reconstruction. (The
-        # encoder's columns show the same patterns through the noise of rarely lit pixels.)
-        plots.features(model.decoder[0].weight.data, out / "features.png", side,
-                       f"what each hidden unit draws (decoder weights): {caption}")
-    plots.activation_histogram(hidden, target, out / "activations.png", f"hidden activations: {caption}")
-    plots.gradients(history, out / "gradients.png", f"gradients per parameter: {caption}")
-    for png in sorted(out.glob("*.png")):
-        run.later(run.tracker.log_artifact, run.run_id, png, "plots")
+        pictures = {}
+        if _square(cfg.model.input_dim):
+            sample = test_images[:10]
+            pictures = dict(images=sample, recon=model(Tensor(sample)).data, decoder=model.decoder[0].weight.data)
+    figures = painter.paint(painter.Figures(run.run_dir / "plots", caption, history, hidden,
+                                            cfg.sparsity.get("target"), **pictures))
+    run.later(_store_figures, run, figures)
     weights = run.run_dir / "weights.npz"
     np.savez(weights, **model.state_dict())
-    run.later(run.tracker.log_artifact, run.run_id, weights, "model")  # (the run's exit waits for them)
+    run.later(run.tracker.log_artifact, run.run_id, weights, "model")
+
+
+def _store_figures(run: Run, figures: Future[list[Path]]) -> None:
+    for png in sorted(figures.result()):
+        run.tracker.log_artifact(run.run_id, png, "plots")

@@ -13,7 +13,10 @@ KILLED by Ctrl-C or SIGTERM; FAILED with the tag `failure_reason` by anything
 else; the last good checkpoint is stored with it. Then `on_failure` says what the
 process does: "exit" (a single run: one line on stderr and the exit code; a bug
 keeps its traceback), "continue" (a sweep's job: the sweep goes on; Ctrl-C still
-stops it), or "record" (the caller reads `status` and decides).
+stops it), or "record" (the caller reads `status` and decides). A sweep's job whose
+training finished may end in the background (`ends_in_background`): its last writes
+and its FINISHED go on while the next job trains, and the sweep's end, like the
+process's exit, waits for them (`wait_for_ending_runs`).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import logging
 import os
 import shutil
 import socket
+import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -48,6 +52,15 @@ from sparsegrad.experiment.trainer import TrainState
 log = logging.getLogger(__name__)
 
 OnFailure = Literal["exit", "continue", "record"]
+
+_ending: list[threading.Thread] = []  # runs ending in the background (not daemons: exit waits for them)
+
+
+def wait_for_ending_runs() -> None:
+    """Wait until every run this process ends in the background has stored its last artifacts and
+    recorded its outcome (a sweep's end does, before it compares its jobs)."""
+    while _ending:
+        _ending.pop(0).join()
 
 
 class _Frozen:
@@ -76,12 +89,16 @@ class Run:
                  tags: Mapping[str, str] | None = None, params: Mapping[str, str] | None = None,
                  config_text: str | None = None, parent_run_id: str | None = None,
                  resume: ResumePoint | None = None, trains: bool = True, checkpoints: bool = True,
-                 epochs: int | None = None, on_failure: OnFailure = "exit") -> None:
+                 epochs: int | None = None, on_failure: OnFailure = "exit",
+                 ends_in_background: bool = False) -> None:
         self.tracker, self.run_dir, self.name = tracker, run_dir, name
         self.tags, self.params, self.config_text = dict(tags or {}), dict(params or {}), config_text
         self.parent_run_id, self.resume = parent_run_id, resume
         self.trains, self.checkpoints = trains, trains and checkpoints  # a sweep's parent does neither
         self.on_failure, self.epochs = on_failure, epochs  # epochs: how many the run trains
+        if ends_in_background and on_failure != "continue":
+            raise ValueError("only a run whose failure lets the caller go on (a sweep's job) can end in the background")
+        self.ends_in_background = ends_in_background  # a sweep's job: see `wait_for_ending_runs`
         self.run_id = ""
         self.epochs_done = resume.epoch if resume else 0
         self.checkpoint: Path | None = None  # the last good one
@@ -166,32 +183,49 @@ class Run:
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> bool:
-        late = None
+        if exc is None and self.ends_in_background:
+            # Training is done: what is left (storing the plots and weights, recording the
+            # outcome) goes on while the caller moves on, e.g. to a sweep's next job.
+            ending = threading.Thread(target=self._end_in_background, name=f"end-run-{self.run_id[:8]}")
+            _ending.append(ending)
+            ending.start()
+            return False
         with held_interrupts():
-            try:  # the no-loss guarantee: every epoch's metrics and its checkpoint written first
-                self.flush()
-            except Exception as error:
-                late = error
-            if self._writer is not None:
-                self._writer.shutdown()
-                self._writer = None
-            if late is not None and exc is not None:  # the first error is the outcome; this one is logged
-                log.error("the background write of epoch %d failed too: %s", self.epochs_done + 1, late)
-            elif late is not None:
+            outcome = self._end(exc)
+        if outcome is None:
+            return False
+        handled = self._handle(outcome)
+        if outcome is not exc and not handled:  # a background write failed: its error is raised
+            raise outcome
+        return handled
+
+    def _end(self, exc: BaseException | None) -> BaseException | None:
+        """Wait for the background writes (the no-loss guarantee: every epoch's metrics and its
+        checkpoint written first), then record the outcome; returns the error that decided it."""
+        try:
+            self.flush()
+        except Exception as late:
+            if exc is None:
                 exc = late
-            self.status, self.reason = self._outcome(exc)
-            try:
-                self.tracker.end_run(self.run_id, self.status, self.reason or None)
-            except Exception as store_exc:  # the store went away: say so, and keep the original error
-                log.error("could not mark run %s %s in MLflow (%s): %s", self.run_id, self.status, store_exc,
-                          self.reason)
+            else:  # the first error is the outcome; this one is logged
+                log.error("the background write of epoch %d failed too: %s", self.epochs_done + 1, late)
+        if self._writer is not None:
+            self._writer.shutdown()
+            self._writer = None
+        self.status, self.reason = self._outcome(exc)
+        try:
+            self.tracker.end_run(self.run_id, self.status, self.reason or None)
+        except Exception as store_exc:  # the store went away: say so, and keep the original error
+            log.error("could not mark run %s %s in MLflow (%s): %s", self.run_id, self.status, store_exc,
+                      self.reason)
         if exc is None:
             log.info("run %s FINISHED", self.run_id)
-            return False
-        handled = self._handle(exc)
-        if late is not None and late is exc and not handled:
-            raise late
-        return handled
+        return exc
+
+    def _end_in_background(self) -> None:
+        outcome = self._end(None)
+        if outcome is not None:
+            self._handle(outcome)  # (on_failure="continue": logged, and the sweep goes on)
 
     def _handle(self, exc: BaseException) -> bool:
         """What the process does after a failed run: True to go on (the exception is swallowed)."""

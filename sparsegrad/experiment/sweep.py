@@ -35,6 +35,14 @@ log = logging.getLogger(__name__)
 
 PARENT_FILE = "mlflow_parent_run.json"
 
+_parents_here: set[str] = set()  # the sweeps this process launched: their `on_multirun_end` runs here
+
+
+def ends_here(parent_run_id: str | None) -> bool:
+    """Whether the sweep of `parent_run_id` ends in this process (the basic launcher runs its jobs
+    here), so that a job's run may end in the background: the sweep's end waits for it."""
+    return parent_run_id in _parents_here
+
 
 def parent_run_of(sweep_dir: str | Path) -> str | None:
     """The parent run id that `on_multirun_start` left in `sweep_dir`, if any."""
@@ -97,6 +105,7 @@ class MlflowSweepCallback(Callback):
                                 "sweep_overrides": json.dumps(sweep_overrides(config))},
                           trains=False, on_failure="record")
         self.parent.open()
+        _parents_here.add(self.parent.run_id)
         atexit.register(self._abandon)
         (sweep_dir / PARENT_FILE).write_text(json.dumps({"run_id": self.parent.run_id, "uri": tracker.uri}))
         log.info("sweep parent run %s (%s)", self.parent.run_id, tracker.run_url_hint(self.parent.run_id))
@@ -106,6 +115,9 @@ class MlflowSweepCallback(Callback):
         parent, self.parent = self.parent, None
         if parent is None:
             return
+        from sparsegrad.experiment.run import wait_for_ending_runs
+
+        wait_for_ending_runs()  # the jobs that finished training record FINISHED, not KILLED
         reason = ("the sweep stopped before all its jobs ended (interrupted, or an error in Hydra or the "
                   f"launcher: see its output); compare what ran with `python scripts/compare.py --parent "
                   f"{parent.run_id}`")
@@ -121,11 +133,13 @@ class MlflowSweepCallback(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         from sparsegrad.experiment.compare import report_sweep
+        from sparsegrad.experiment.run import wait_for_ending_runs
         from sparsegrad.experiment.tracking import JOBS_FAILED_TAG, JOBS_TAG
 
         parent, self.parent = self.parent, None
         if parent is None:
             return
+        wait_for_ending_runs()  # every job's outcome recorded, with its plots
         out_dir = Path(config.hydra.sweep.dir) / "comparison"
         table: list[dict[str, object]] = []
         with parent:

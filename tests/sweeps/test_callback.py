@@ -10,6 +10,7 @@ import pytest
 from hydra.types import RunMode
 from omegaconf import open_dict
 
+import sparsegrad.experiment.run as run_module
 from sparsegrad.experiment.job import Job, train
 from sparsegrad.experiment.run import Run
 from sparsegrad.experiment.sweep import PARENT_FILE, MlflowSweepCallback, parent_run_of, sweep_overrides
@@ -147,3 +148,57 @@ def test_a_sweep_that_never_ends_leaves_its_parent_and_running_jobs_killed(start
     assert f"trainer.resume={orphan}" in client.get_run(orphan).data.tags["failure_reason"]
     assert orphan in capsys.readouterr().out
     assert (tmp_path / "sweep" / PARENT_FILE).is_file()
+
+
+def _a_job(store, tmp_path, parent, number, beta):
+    job_cfg = compose_hydra([f"tracking.uri={store}", *TINY, f"beta={beta}"])
+    with open_dict(job_cfg):
+        del job_cfg["hydra"]
+    return job_cfg, Job(tmp_path / "sweep" / str(number), [f"beta={beta}"], {}, parent, number)
+
+
+def test_a_job_of_a_sweep_launched_here_ends_in_the_background_and_the_sweep_waits_for_it(started, tmp_path):
+    callback, cfg, store = started
+    parent = callback.parent.run_id
+    train(*_a_job(store, tmp_path, parent, 0, 0.1))  # returns once trained; its plots are drawn meanwhile
+    assert len(run_module._ending) == 1  # its run ends on a thread of its own
+    callback.on_multirun_end(cfg)
+    client = client_for(store)
+    (child,) = client.search_runs([callback_experiment(client)], f"tags.mlflow.parentRunId = '{parent}'")
+    assert child.info.status == "FINISHED" and client.get_run(parent).info.status == "FINISHED"
+    plots = {f.path for f in client.list_artifacts(child.info.run_id, "plots")}
+    assert plots == {f"plots/{n}.png" for n in ("activations", "features", "gradients", "loss_curve",
+                                                 "reconstructions")}
+
+
+def test_a_sweep_interrupted_while_a_finished_job_ends_in_the_background_still_records_it(started, tmp_path):
+    callback, cfg, store = started
+    parent = callback.parent.run_id
+    train(*_a_job(store, tmp_path, parent, 0, 0.1))
+    with pytest.raises(KeyboardInterrupt):  # Ctrl-C in the next job
+        with Run(Tracker(store, "sparsegrad"), tmp_path / "sweep" / "1", name="next", parent_run_id=parent,
+                 on_failure="continue"):
+            raise KeyboardInterrupt("SIGTERM")
+    callback._abandon()  # what atexit calls
+    client = client_for(store)
+    runs = {r.info.run_name: r for r in client.search_runs([callback_experiment(client)],
+                                                           f"tags.mlflow.parentRunId = '{parent}'")}
+    assert runs["beta=0.1"].info.status == "FINISHED" and runs["next"].info.status == "KILLED"
+    assert len(client.list_artifacts(runs["beta=0.1"].info.run_id, "plots")) == 5
+
+
+def test_jobs_of_a_sweep_launched_elsewhere_end_before_they_return(store, tmp_path):
+    job_cfg, job = _a_job(store, tmp_path, "0" * 32, 3, 0.1)  # (a joblib worker: the sweep ends in its launcher)
+    train(job_cfg, job)
+    assert not run_module._ending
+    (run,) = client_for(store).search_runs([callback_experiment(client_for(store))])
+    assert run.info.status == "FINISHED"
+
+
+def test_only_a_run_that_lets_its_caller_go_on_may_end_in_the_background(store, tmp_path):
+    with pytest.raises(ValueError, match="only a run whose failure lets the caller go on"):
+        Run(Tracker(store, "sparsegrad"), tmp_path, on_failure="exit", ends_in_background=True)
+
+
+def callback_experiment(client) -> str:
+    return client.get_experiment_by_name("sparsegrad").experiment_id

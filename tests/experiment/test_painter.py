@@ -1,0 +1,68 @@
+"""The painter: a run's figures drawn in a process of its own, which outlives Ctrl-C and is replaced if killed."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import numpy as np
+import pytest
+
+from sparsegrad.experiment import painter
+
+PNG = b"\x89PNG"
+
+
+def figures(folder, square=True, history=None):
+    rng = np.random.default_rng(0)
+    epochs = 3
+    if history is None:
+        history = {"loss": [0.3, 0.2, 0.1], "val_recon_loss": [0.25, 0.2, 0.15]}
+        history |= {f"{k}/encoder.weight": list(rng.random(epochs) + 0.1)
+                    for k in ("grad_norm", "weight_norm", "update_ratio")}
+    pictures = dict(images=rng.random((4, 784)), recon=rng.random((4, 784)), decoder=rng.normal(size=(16, 784)))
+    return painter.Figures(folder, "run test (0123abcd), data=synthetic", history, rng.random((50, 16)), 0.1,
+                           **(pictures if square else {}))
+
+
+def painter_pid() -> int:
+    (pid,) = painter._painter._processes  # the one process of the pool
+    return pid
+
+
+def test_the_painter_draws_each_figure_as_a_png(tmp_path):
+    paths = painter.paint(figures(tmp_path / "plots")).result(timeout=60)
+    assert sorted(p.name for p in paths) == ["activations.png", "features.png", "gradients.png", "loss_curve.png",
+                                             "reconstructions.png"]
+    assert all(p.read_bytes().startswith(PNG) for p in paths)
+    assert painter_pid() != os.getpid()
+
+
+def test_images_that_are_not_square_pictures_get_no_picture_figures(tmp_path):
+    paths = painter.paint(figures(tmp_path, square=False)).result(timeout=60)
+    assert sorted(p.name for p in paths) == ["activations.png", "gradients.png", "loss_curve.png"]
+
+
+def test_a_figure_that_cannot_be_drawn_raises_where_it_is_awaited(tmp_path):
+    with pytest.raises(KeyError, match="loss"):
+        painter.paint(figures(tmp_path, history={})).result(timeout=60)
+
+
+def test_ctrl_c_is_left_to_the_process_that_started_the_painter(tmp_path):
+    painter.paint(figures(tmp_path / "a")).result(timeout=60)
+    pid = painter_pid()
+    os.kill(pid, signal.SIGINT)  # what a terminal's Ctrl-C sends the whole process group
+    assert painter.paint(figures(tmp_path / "b")).result(timeout=60)
+    assert painter_pid() == pid
+
+
+def test_a_killed_painter_is_replaced(tmp_path):
+    painter.paint(figures(tmp_path / "a")).result(timeout=60)
+    pid = painter_pid()
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while not painter._painter._broken and time.monotonic() < deadline:  # the pool sees it die at once
+        time.sleep(0.01)
+    paths = painter.paint(figures(tmp_path / "b")).result(timeout=60)
+    assert len(paths) == 5 and painter_pid() != pid
