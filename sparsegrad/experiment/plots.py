@@ -7,13 +7,11 @@ import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure  # (no pyplot: a Figure of its own draws with Agg, and no window opens)
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
-import numpy as np  # noqa: E402
-
-from sparsegrad.experiment.pictures import tile  # noqa: E402
+from sparsegrad.experiment.pictures import tile
 
 
 def _wrap(title: str, width: int = 90) -> str:
@@ -21,34 +19,50 @@ def _wrap(title: str, width: int = 90) -> str:
     return "\n".join(textwrap.wrap(title, width)) or title
 
 
-def _save(fig: plt.Figure, path: Path) -> Path:
+def _figure(size: tuple[float, float], title: str, width: int, axes: int = 1, *, axis_titles: bool = False,
+            title_size: float = 10, left: float = 0.8, bottom: float = 0.55) -> tuple[Figure, list[Axes]]:
+    """`axes` side by side under `title` (wrapped at `width` characters), in a figure of `size` inches.
+
+    The margins are fixed, in inches (room for tick labels, axis labels and the title's lines),
+    so saving lays nothing out: `bbox_inches="tight"` would draw every figure twice.
+    """
+    text = _wrap(title, width)
+    w, h = size
+    top = 0.15 + (text.count("\n") + 1) * title_size / 72 * 1.3 + (0.3 if axis_titles else 0.0)
+    fig = Figure(figsize=size)
+    panels = list(fig.subplots(1, axes, squeeze=False)[0])
+    fig.subplots_adjust(left=left / w, right=1 - 0.2 / w, bottom=bottom / h, top=1 - top / h,
+                        wspace=(left + 0.2) / ((w - left - 0.2) / axes))
+    fig.suptitle(text, fontsize=title_size, y=1 - 0.1 / h, va="top")
+    return fig, panels
+
+
+def _save(fig: Figure, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100, bbox_inches="tight")
-    plt.close(fig)
+    fig.savefig(path, dpi=100)
     return path
 
 
 def loss_curve(train: Sequence[float], val: Sequence[float], path: Path, title: str = "") -> Path:
     """Training loss and validation reconstruction loss per epoch (log scale)."""
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, (ax,) = _figure((6, 4.3), title or "loss per epoch", 70, title_size=9)
     epochs = np.arange(1, len(train) + 1)
     ax.plot(epochs, train, marker="o", markersize=3, label="train loss (recon + sparsity)")
     ax.plot(epochs, val, marker="o", markersize=3, label="validation reconstruction loss")
-    ax.set(xlabel="epoch", ylabel="loss", yscale="log", title=_wrap(title or "loss per epoch", 70))
-    ax.title.set_fontsize(9)
+    ax.set(xlabel="epoch", ylabel="loss", yscale="log")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
+    ax.legend(loc="upper right")
     return _save(fig, path)
 
 
 def reconstructions(originals: np.ndarray, recon: np.ndarray, path: Path, side: int = 28, title: str = "") -> Path:
     """Originals on the top row, their reconstructions below."""
     n = len(originals)
-    fig, ax = plt.subplots(figsize=(max(n * 0.9, 6), 2.4))
+    fig, (ax,) = _figure((max(n * 0.9, 6), 2.6), title or "validation images and their reconstructions", 90,
+                         title_size=9, left=1.3, bottom=0.1)
     ax.imshow(tile(np.concatenate([originals, recon]), n, side), cmap="gray", vmin=0.0, vmax=1.0)
     ax.set_xticks([])
     ax.set_yticks([(side + 1) * 0.5, (side + 1) * 1.5], ["original", "reconstructed"])
-    ax.set_title(_wrap(title or "validation images and their reconstructions"), fontsize=9)
     return _save(fig, path)
 
 
@@ -56,7 +70,7 @@ def gradients(history: dict[str, list[float]], path: Path, title: str = "") -> P
     """Per parameter over the epochs: gradient norm, weight norm, update-to-weight ratio (log scales)."""
     kinds = (("grad_norm/", "gradient norm (mean over sampled steps)"), ("weight_norm/", "weight norm"),
              ("update_ratio/", "update norm / weight norm"))
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    fig, axes = _figure((15, 4.4), title or "gradients per parameter", 140, 3, axis_titles=True)
     for ax, (prefix, label) in zip(axes, kinds):
         for key, values in sorted(history.items()):
             if key.startswith(prefix) and any(math.isfinite(v) and v > 0 for v in values):
@@ -64,8 +78,7 @@ def gradients(history: dict[str, list[float]], path: Path, title: str = "") -> P
         ax.set(xlabel="epoch", ylabel=label, yscale="log", title=label)
         ax.grid(True, which="both", alpha=0.3)
         if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=7)
-    fig.suptitle(_wrap(title or "gradients per parameter", 140), fontsize=10)
+            ax.legend(fontsize=7, loc="best")
     return _save(fig, path)
 
 
@@ -79,32 +92,31 @@ def features(weights: np.ndarray, path: Path, side: int = 28,
     low, high = np.percentile(weights, [1, 99], axis=1, keepdims=True)
     scaled = np.clip((weights - low) / np.maximum(high - low, 1e-12), 0.0, 1.0)
     cols = math.ceil(math.sqrt(units))
-    fig, ax = plt.subplots(figsize=(cols * 0.8, math.ceil(units / cols) * 0.8 + 0.4))
+    width = max(cols * 0.8, 6)
+    fig, (ax,) = _figure((width, math.ceil(units / cols) * 0.8 + 0.8), title, round(width * 10), left=0.1,
+                         bottom=0.1)
     ax.imshow(tile(scaled, cols, side), cmap="gray", vmin=0.0, vmax=1.0)
     ax.axis("off")
-    ax.set_title(_wrap(title, 60))
     return _save(fig, path)
 
 
 def activation_histogram(hidden: np.ndarray, target: float | None, path: Path, title: str = "") -> Path:
     """Distribution of hidden activations and of each unit's mean activation."""
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.5))
-    ax1.hist(hidden.ravel(), bins=50, color="tab:blue")
+    fig, (ax1, ax2) = _figure((9, 3.9), title or "hidden activations", 90, 2, axis_titles=True, left=1.1)
+    ax1.hist(hidden.ravel(), bins=50, color="tab:blue", histtype="stepfilled")
     ax1.set(xlabel="activation", ylabel="count", yscale="log", title="all activations")
-    ax2.hist(hidden.mean(axis=0), bins=30, color="tab:orange")
+    ax2.hist(hidden.mean(axis=0), bins=30, color="tab:orange", histtype="stepfilled")
     if target is not None:
         ax2.axvline(target, color="k", linestyle="--", label=f"target {target:g}")
         ax2.legend()
     ax2.set(xlabel="mean activation of a unit", ylabel="units", title="per-unit means")
-    if title:
-        fig.suptitle(_wrap(title), fontsize=10)
     return _save(fig, path)
 
 
 def topk(ks: Sequence[int], losses: Sequence[float], dense_ms: Sequence[float], sparse_ms: Sequence[float],
          path: Path, title: str) -> Path:
     """Left: reconstruction loss from the k largest activations. Right: decode time, dense against sparse."""
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    fig, (left, right) = _figure((11, 4.4), title, 110, 2, axis_titles=True)
     left.plot(ks, losses, "o-")
     left.set(xlabel="k (hidden activations kept per image)", ylabel="reconstruction MSE", yscale="log",
              title="top-k reconstruction")
@@ -115,5 +127,4 @@ def topk(ks: Sequence[int], losses: Sequence[float], dense_ms: Sequence[float], 
     for ax in (left, right):
         ax.grid(True, which="both", alpha=0.3)
     right.legend(fontsize=8)
-    fig.suptitle(_wrap(title), fontsize=10)
     return _save(fig, path)
