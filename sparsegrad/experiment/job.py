@@ -141,11 +141,12 @@ def _train_in(run: Run, cfg: DictConfig, resume: ResumePoint | None, data: Datas
         run.log_missing_epochs(history)
         log.info("resuming after epoch %d from %s", epochs_done, resume.source)
     else:
-        run.tracker.log_datasets(run.run_id, {
+        run.later(run.tracker.log_datasets, run.run_id, {  # (their digests are computed while training starts)
             "training": (f"{data.name}-train", data.source, data.train_images, data.train_labels),
             "validation": (f"{data.name}-validation", data.source, data.test_images, data.test_labels)})
     t = cfg.trainer
-    run.tracker.set_tags(run.run_id, {STEPS_TAG: str(batches_per_epoch(len(data.train_images), t.batch_size))})
+    steps = batches_per_epoch(len(data.train_images), t.batch_size)
+    run.later(run.tracker.set_tags, run.run_id, {STEPS_TAG: str(steps)})
     settings = Settings(t.epochs, t.batch_size, t.log_every_n_steps, t.progress, t.clip_grad_norm)
     caption = f"run {run.name or ''} ({run.run_id[:8]}), data={data.name}"
     callbacks = [GradientMonitor(parts.model, t.watch_every_n_steps), run, _EpochLog(t.epochs)]

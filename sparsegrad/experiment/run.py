@@ -107,6 +107,11 @@ class Run:
         self._writer: ThreadPoolExecutor | None = None  # the one background thread, made on first use
         self._in_flight: list[Future[None]] = []  # the last epoch's writes, in order
 
+    def __getstate__(self) -> dict[str, object]:
+        """What a copy in another process gets (a parallel launcher pickles the sweep's callback, and
+        its parent run with it): everything but the background writer, which stays here."""
+        return {**self.__dict__, "_writer": None, "_in_flight": []}
+
     # --- open ------------------------------------------------------------------------------------
 
     def __enter__(self) -> Run:
@@ -126,9 +131,9 @@ class Run:
                                                   RESUMED_AFTER_TAG: str(self.resume.epoch)})
             else:
                 self.run_id = self.tracker.start_run(self.name, tags, self.parent_run_id)
-                self.tracker.log_params(self.run_id, self.params)
+                self.later(self.tracker.log_params, self.run_id, self.params)  # (written while training starts)
                 if self.config_text is not None:
-                    self.tracker.log_text(self.run_id, self.config_text, "config.yaml")
+                    self.later(self.tracker.log_text, self.run_id, self.config_text, "config.yaml")
             if self.trains:  # what `trainer.resume=<run dir>` reads
                 (self.run_dir / RUN_ID_FILE).write_text(self.run_id)
         log.info("MLflow %s", self.tracker.run_url_hint(self.run_id))
@@ -218,8 +223,8 @@ class Run:
         except Exception as store_exc:  # the store went away: say so, and keep the original error
             log.error("could not mark run %s %s in MLflow (%s): %s", self.run_id, self.status, store_exc,
                       self.reason)
-        if exc is None:
-            log.info("run %s FINISHED", self.run_id)
+        if exc is None:  # (named: a run ending in the background logs this into the next job's log)
+            log.info("run %s%s FINISHED", self.run_id, f" ({self.name})" if self.name else "")
         return exc
 
     def _end_in_background(self) -> None:

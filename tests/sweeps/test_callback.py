@@ -202,3 +202,12 @@ def test_only_a_run_that_lets_its_caller_go_on_may_end_in_the_background(store, 
 
 def callback_experiment(client) -> str:
     return client.get_experiment_by_name("sparsegrad").experiment_id
+
+
+def test_the_callback_with_its_open_parent_can_be_sent_to_a_parallel_launchers_workers(started):
+    import pickle
+
+    callback, cfg, store = started
+    callback.parent.later(lambda: None)  # a background writer, as after the parent's params
+    copy = pickle.loads(pickle.dumps(callback))  # what joblib and submitit do with the callbacks
+    assert copy.parent.run_id == callback.parent.run_id and copy.parent._writer is None
