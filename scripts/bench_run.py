@@ -205,7 +205,8 @@ def sweep(args: argparse.Namespace) -> None:
     and from its run's start to its end (which, in a basic sweep, includes storing its plots
     while the next job trains)."""
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    for repeat in range(args.repeats):
+    trees = [ROOT] + ([Path(args.tree).resolve()] if args.tree else [])
+    for repeat, tree in ((r, t) for r in range(args.repeats) for t in trees):
         walls, outside, critical = {}, {}, []
         for launcher in ("basic", "joblib"):
             extra = ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"] if launcher == "joblib" else []
@@ -213,7 +214,7 @@ def sweep(args: argparse.Namespace) -> None:
                 store = f"sqlite:///{tmp}/mlflow.db"
                 walls[launcher] = _train(["-m", "experiment=sparsity_sweep", "data=mnist_sample", *extra,
                                           f"trainer.epochs={args.epochs}", f"hydra.sweep.dir={tmp}/sweep"],
-                                         store, env)
+                                         store, env, tree)
                 jobs = sorted(_runs(store), key=lambda rc: rc[0].info.start_time)
                 loops = [_loop_s(r, c) for r, c in jobs]
                 outside[launcher] = [(r.info.end_time - r.info.start_time) / 1e3 - loop
@@ -222,7 +223,8 @@ def sweep(args: argparse.Namespace) -> None:
                     loop_sum = sum(loops)
                     ends = [r.info.start_time for r, _ in jobs[1:]] + [jobs[-1][0].info.end_time]
                     critical = [(end - r.info.start_time) / 1e3 - loop for (r, _), end, loop in zip(jobs, ends, loops)]
-        print(f"repeat {repeat + 1}: basic {walls['basic']:.1f} s, its jobs' loops {loop_sum:.1f} s: "
+        where = "this checkout" if tree == ROOT else tree
+        print(f"repeat {repeat + 1} ({where}): basic {walls['basic']:.1f} s, its jobs' loops {loop_sum:.1f} s: "
               f"{walls['basic'] / loop_sum:.2f}x; joblib(2) {walls['joblib']:.1f} s: "
               f"{walls['basic'] / walls['joblib']:.2f}x faster; a job's median time outside its loop: "
               f"basic {statistics.median(critical):.2f} s on the critical path "
@@ -241,8 +243,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--budget", type=float, default=0.3, help="seconds per timed run of a step (grid modes)")
     parser.add_argument("--epochs", type=int, default=50, help="epochs of each run (--end-to-end, --sweep)")
-    parser.add_argument("--tree", default=None, help="--end-to-end: also time this other checkout's train.py, "
-                        "alternated (before/after a change in one session)")
+    parser.add_argument("--tree", default=None, help="--end-to-end, --sweep: also time this other checkout's "
+                        "train.py, alternated (before/after a change in one session)")
     parser.add_argument("--plot", default=str(ROOT / "docs" / "scaling.png"), help="--scaling's PNG ('' for none)")
     args = parser.parse_args(argv)
     print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores", flush=True)

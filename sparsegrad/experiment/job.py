@@ -14,6 +14,7 @@ import tempfile
 import threading
 from collections.abc import Sequence
 from concurrent.futures import Future
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -243,5 +244,10 @@ def _log_artifacts(run: Run, cfg: DictConfig, model, test_images: np.ndarray,
 
 
 def _store_figures(run: Run, figures: Future[list[Path]]) -> None:
-    for png in sorted(figures.result()):
+    try:
+        drawn = figures.result()
+    except BrokenProcessPool as exc:  # killed, or out of memory: the run's figures are lost, not its model
+        raise ExperimentError(f"the painter process drawing this run's figures died ({exc}); the run's weights "
+                              "are stored (model/weights.npz) and its last checkpoint is kept") from exc
+    for png in sorted(drawn):
         run.tracker.log_artifact(run.run_id, png, "plots")

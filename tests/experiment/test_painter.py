@@ -66,3 +66,25 @@ def test_a_killed_painter_is_replaced(tmp_path):
         time.sleep(0.01)
     paths = painter.paint(figures(tmp_path / "b")).result(timeout=60)
     assert len(paths) == 5 and painter_pid() != pid
+
+
+def test_a_run_whose_painter_dies_is_failed_with_one_line_keeping_its_weights(store_template, tmp_path):
+    from sparsegrad.experiment.errors import ExperimentError
+    from sparsegrad.experiment.job import _store_figures
+    from sparsegrad.experiment.run import Run
+    from sparsegrad.experiment.tracking import Tracker
+    from tests.harness import client_for, copy_store
+
+    store = copy_store(store_template.result(), tmp_path / "store" / "mlflow.db")
+    painter.start()
+    pid = painter_pid()
+    with Run(Tracker(store, "sparsegrad"), tmp_path / "run", name="r", on_failure="record") as run:
+        drawing = painter.paint(figures(tmp_path / "plots"))
+        os.kill(pid, signal.SIGKILL)  # (while it draws: the figures take most of a second)
+        run.later(_store_figures, run, drawing)
+        (tmp_path / "weights.npz").write_bytes(b"weights")
+        run.later(run.tracker.log_artifact, run.run_id, tmp_path / "weights.npz", "model")
+    assert run.status == "FAILED" and run.reason.startswith("the painter process drawing this run's figures died")
+    assert [f.path for f in client_for(store).list_artifacts(run.run_id, "model")] == ["model/weights.npz"]
+    with pytest.raises(ExperimentError, match="the painter process drawing this run's figures died"):
+        _store_figures(run, drawing)
