@@ -11,6 +11,7 @@ processes loky starts, the figures are drawn in the worker itself.)
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import signal
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -19,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -76,24 +79,29 @@ def start() -> None:
     if _painter is None and _can_start():
         # "spawn": a fresh interpreter; forking a process that runs threads (MLflow's, the run's
         # writer) could copy a lock some thread holds.
-        _painter = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"), initializer=_ready)
-        _painter.submit(int)  # (a process starts with its first task)
+        painter = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"), initializer=_ready)
+        try:
+            painter.submit(int)  # (a process starts with its first task)
+        except OSError as exc:  # no process to be had (a limit on processes or memory)
+            log.warning("cannot start a painter process (%s): the figures are drawn in this one", exc)
+            return
+        _painter = painter
 
 
 def paint(figures: Figures) -> Future[list[Path]]:
     """Have the painter draw `figures`; the future gives the PNGs' paths, or the error."""
     global _painter
-    start()
-    if _painter is None:  # drawn here, now
-        drawn: Future[list[Path]] = Future()
-        try:
-            drawn.set_result(draw(figures))
-        except Exception as exc:  # (raised where the result is awaited, as from the painter)
-            drawn.set_exception(exc)
-        return drawn
-    try:
-        return _painter.submit(draw, figures)
-    except BrokenProcessPool:  # the painter died (killed): a new one
-        _painter = None
+    for _ in range(2):  # a painter that died (killed) is replaced, once
         start()
-        return _painter.submit(draw, figures)
+        if _painter is None:
+            break
+        try:
+            return _painter.submit(draw, figures)
+        except BrokenProcessPool:
+            _painter = None
+    drawn: Future[list[Path]] = Future()  # drawn here, now
+    try:
+        drawn.set_result(draw(figures))
+    except Exception as exc:  # (raised where the result is awaited, as from the painter)
+        drawn.set_exception(exc)
+    return drawn

@@ -88,3 +88,10 @@ def test_a_run_whose_painter_dies_is_failed_with_one_line_keeping_its_weights(st
     assert [f.path for f in client_for(store).list_artifacts(run.run_id, "model")] == ["model/weights.npz"]
     with pytest.raises(ExperimentError, match="the painter process drawing this run's figures died"):
         _store_figures(run, drawing)
+
+
+def test_where_no_painter_can_start_the_figures_are_drawn_in_this_process(tmp_path, monkeypatch):
+    monkeypatch.setattr(painter, "_painter", None)
+    monkeypatch.setattr(painter, "_can_start", lambda: False)  # as in a joblib (loky) worker
+    drawn = painter.paint(figures(tmp_path))
+    assert drawn.done() and len(drawn.result()) == 5 and painter._painter is None
