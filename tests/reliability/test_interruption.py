@@ -109,6 +109,28 @@ def test_a_resumed_run_ends_as_the_uninterrupted_run(scenarios, case, tmp_path):
         assert got == history(ref_ws.client("run"), ref_run.info.run_id, key), key
 
 
+@scenario
+def basic_sweep_interrupted_in_its_second_job(ws: Workspace):
+    """SIGTERM just after the first job trained: its figures may still be stored in the background."""
+    args = [a for a in INTERRUPTIBLE if not a.startswith("seed=")]
+    return ws, interrupt_after_first_epoch(ws, "sweep", signal.SIGTERM, "-m", *args, "seed=3,4",
+                                           checkpoint="1/checkpoint.npz")
+
+
+def test_a_basic_sweep_interrupted_in_its_next_job_keeps_the_finished_job_whole(scenarios):
+    ws, outcome = scenarios("basic_sweep_interrupted_in_its_second_job")
+    assert outcome.returncode == 130, outcome
+    client = ws.client("sweep")
+    first, second = ws.run_of("sweep/0", store="sweep"), ws.run_of("sweep/1", store="sweep")
+    assert first.info.status == "FINISHED", first.data.tags.get("failure_reason")
+    assert {f.path for f in client.list_artifacts(first.info.run_id, "plots")} == {
+        f"plots/{n}.png" for n in ("activations", "features", "gradients", "loss_curve", "reconstructions")}
+    assert [f.path for f in client.list_artifacts(first.info.run_id, "model")] == ["model/weights.npz"]
+    assert second.info.status == "KILLED" and "trainer.resume=" in second.data.tags["failure_reason"]
+    (parent,) = [r for r in client.search_runs([first.info.experiment_id]) if "mlflow.parentRunId" not in r.data.tags]
+    assert parent.info.status == "KILLED"
+
+
 def test_an_interrupted_parallel_sweep_leaves_no_run_running(scenarios):
     ws, outcome = scenarios("sweep_interrupted")
     assert outcome.returncode == 130, outcome
