@@ -27,6 +27,7 @@ from sparsegrad.experiment.build import build
 from sparsegrad.experiment.checkpoint import load_checkpoint
 from sparsegrad.experiment.errors import EXIT_CONFIG, EXIT_FAILED, ConfigError, ExperimentError, exit_with
 from sparsegrad.experiment.instruments import GradientMonitor, ImageLog
+from sparsegrad.experiment.pictures import side_of
 from sparsegrad.experiment.resume import ResumePoint, find_resume_point
 from sparsegrad.experiment.run import Run
 from sparsegrad.experiment.schema import defines_the_run, validate
@@ -151,7 +152,7 @@ def _train_in(run: Run, cfg: DictConfig, resume: ResumePoint | None, data: Datas
     settings = Settings(t.epochs, t.batch_size, t.log_every_n_steps, t.progress, t.clip_grad_norm)
     caption = f"run {run.name or ''} ({run.run_id[:8]}), data={data.name}"
     callbacks = [GradientMonitor(parts.model, t.watch_every_n_steps), run, _EpochLog(t.epochs)]
-    if _square(cfg.model.input_dim):
+    if side_of(cfg.model.input_dim):  # (images that are square pictures)
         def log_image(key: str, picture: np.ndarray, epoch: int) -> None:  # (written while training goes on)
             run.later(run.tracker.log_image, run.run_id, picture, key, epoch)
 
@@ -163,11 +164,6 @@ def _train_in(run: Run, cfg: DictConfig, resume: ResumePoint | None, data: Datas
                     settings=settings, rng=rng, epochs_done=epochs_done, history=history)
     _log_artifacts(run, cfg, parts.model, data.test_images, state.history, caption)
     return state.history["val_recon_loss"][-1]
-
-
-def _square(pixels: int) -> bool:
-    side = int(round(np.sqrt(pixels)))
-    return side * side == pixels
 
 
 @dataclass
@@ -232,7 +228,7 @@ def _log_artifacts(run: Run, cfg: DictConfig, model, test_images: np.ndarray,
     with no_grad():
         hidden = model.encode(Tensor(test_images[:2000])).data
         pictures = {}
-        if _square(cfg.model.input_dim):
+        if side_of(cfg.model.input_dim):
             sample = test_images[:10]
             pictures = dict(images=sample, recon=model(Tensor(sample)).data, decoder=model.decoder[0].weight.data)
     figures = painter.paint(painter.Figures(run.run_dir / "plots", caption, history, hidden,

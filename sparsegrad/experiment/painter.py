@@ -41,11 +41,12 @@ class Figures:
 def draw(f: Figures) -> list[Path]:
     """Draw every figure of `f` as a PNG in `f.folder` (in the painter); their paths."""
     from sparsegrad.experiment import plots
+    from sparsegrad.experiment.pictures import side_of
 
     h, c = f.history, f.caption
     paths = [plots.loss_curve(h["loss"], h["val_recon_loss"], f.folder / "loss_curve.png", f"loss per epoch: {c}")]
     if f.images is not None and f.recon is not None and f.decoder is not None:
-        side = round(f.images.shape[1] ** 0.5)
+        side = side_of(f.images.shape[1])
         paths.append(plots.reconstructions(f.images, f.recon, f.folder / "reconstructions.png", side,
                                            f"reconstructions: {c}"))
         # The decoder's rows: the image each hidden unit adds to the reconstruction. (The

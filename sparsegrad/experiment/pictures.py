@@ -7,6 +7,12 @@ import math
 import numpy as np
 
 
+def side_of(pixels: int) -> int | None:
+    """The side of a square picture of `pixels` pixels (28 for 784); None if they make no square."""
+    side = math.isqrt(pixels)
+    return side if side * side == pixels else None
+
+
 def tile(images: np.ndarray, cols: int, side: int = 28, pad: int = 1) -> np.ndarray:
     """Lay flat images (n x side*side) out in a grid with `cols` columns, one array to draw."""
     n = len(images)
@@ -29,7 +35,7 @@ def _rgb(gray: np.ndarray, scale: int) -> np.ndarray:
 
 def reconstruction_grid(originals: np.ndarray, recon: np.ndarray, scale: int = 2) -> np.ndarray:
     """Originals on the top row, their reconstructions below, a grey line around each image."""
-    n, side = len(originals), round(math.sqrt(originals.shape[1]))
+    n, side = len(originals), side_of(originals.shape[1])
     return _rgb(tile(np.concatenate([originals, recon]), n, side), scale)
 
 

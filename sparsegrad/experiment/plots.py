@@ -78,7 +78,7 @@ def gradients(history: dict[str, list[float]], path: Path, title: str = "") -> P
         ax.set(xlabel="epoch", ylabel=label, yscale="log", title=label)
         ax.grid(True, which="both", alpha=0.3)
         if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=7, loc="best")
+            ax.legend(fontsize=7)
     return _save(fig, path)
 
 
