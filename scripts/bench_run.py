@@ -139,8 +139,14 @@ def _plot(results: dict[tuple[int, int], dict[str, float]], path: Path) -> None:
 # ---- whole runs: MLflow's record of each -----------------------------------------------------
 
 
-def _train(args: list[str], store: str, env: dict[str, str], tree: Path = ROOT) -> float:
-    """Wall seconds of `scripts/train.py args` (of the checkout `tree`) logging to `store`."""
+def _trees(args: argparse.Namespace) -> list[Path]:
+    """This checkout, and the one `--tree` names (timed alternately: a before/after in one session)."""
+    return [ROOT] + ([Path(args.tree).resolve()] if args.tree else [])
+
+
+def _train(args: list[str], store: str, tree: Path = ROOT) -> float:
+    """Wall seconds of `scripts/train.py args` (of the checkout `tree`) logging to `store`, one BLAS thread."""
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     if tree != ROOT:
         env = dict(env, PYTHONPATH=str(tree))  # its own sparsegrad, not this one
     start = time.perf_counter()
@@ -169,19 +175,16 @@ def _loop_s(run: Any, client: Any) -> float:
 def end_to_end(args: argparse.Namespace) -> None:
     """The whole default run against the sum of its epochs' loops and the NumPy floor of its steps."""
     data = "fashion_mnist" if FASHION.is_dir() else "mnist_sample"
-    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
     images = bench.load_images("synthetic", 2048, 0)
     order = bench.batch_order(len(images), 2000, bench.BATCH, 0)
-    trees = [ROOT] + ([Path(args.tree).resolve()] if args.tree else [])
-    for repeat, tree in ((r, t) for r in range(args.repeats) for t in trees):
+    for repeat, tree in ((r, t) for r in range(args.repeats) for t in _trees(args)):
         floor_ms = []
         for _ in range(3):  # the NumPy step just before and after, in this process
             step = bench.numpy_step(bench.initial_weights(0))
             floor_ms.append(1e3 * _timed(step, images, order))
         with tempfile.TemporaryDirectory(prefix="sparsegrad-e2e-") as tmp:
             store = f"sqlite:///{tmp}/mlflow.db"
-            wall = _train([f"data={data}", f"trainer.epochs={args.epochs}", f"hydra.run.dir={tmp}/run"], store, env,
-                          tree)
+            wall = _train([f"data={data}", f"trainer.epochs={args.epochs}", f"hydra.run.dir={tmp}/run"], store, tree)
             (run, client), = _runs(store)
             loop = _loop_s(run, client)
             steps = int(run.data.tags["steps_per_epoch"]) * args.epochs
@@ -204,9 +207,7 @@ def sweep(args: argparse.Namespace) -> None:
     its run's start to the next job's run's start, less its loop: what the next job waits for),
     and from its run's start to its end (which, in a basic sweep, includes storing its plots
     while the next job trains)."""
-    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    trees = [ROOT] + ([Path(args.tree).resolve()] if args.tree else [])
-    for repeat, tree in ((r, t) for r in range(args.repeats) for t in trees):
+    for repeat, tree in ((r, t) for r in range(args.repeats) for t in _trees(args)):
         walls, outside, critical = {}, {}, []
         for launcher in ("basic", "joblib"):
             extra = ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"] if launcher == "joblib" else []
@@ -214,7 +215,7 @@ def sweep(args: argparse.Namespace) -> None:
                 store = f"sqlite:///{tmp}/mlflow.db"
                 walls[launcher] = _train(["-m", "experiment=sparsity_sweep", "data=mnist_sample", *extra,
                                           f"trainer.epochs={args.epochs}", f"hydra.sweep.dir={tmp}/sweep"],
-                                         store, env, tree)
+                                         store, tree)
                 jobs = sorted(_runs(store), key=lambda rc: rc[0].info.start_time)
                 loops = [_loop_s(r, c) for r, c in jobs]
                 outside[launcher] = [(r.info.end_time - r.info.start_time) / 1e3 - loop
