@@ -4,6 +4,8 @@ PIP := $(PYTHON) -m pip
 ARGS ?=
 PORT ?= 5000
 HOST ?= 127.0.0.1
+STORE ?= $(CURDIR)/mlflow.db
+UI_WORKERS ?= 1
 # Install stamps belong to one interpreter: a new virtualenv (or another PYTHON) has its own
 # folder under .make/, so it installs again instead of trusting another environment's stamp.
 ENV_ID := $(shell $(PYTHON) -c 'import hashlib, sys; print(hashlib.sha1(f"{sys.prefix} {sys.executable}".encode()).hexdigest()[:12])' 2>/dev/null || echo no-python)
@@ -41,9 +43,13 @@ format: install-dev
 train: install                      ## train with the default config: make train ARGS="optimizer=sgd beta=0.5"
 	$(PYTHON) scripts/train.py $(ARGS)
 
-ui: install                         ## browse the runs: http://127.0.0.1:$(PORT)
-	@echo "MLflow 3 opens on GenAI traces: choose 'Model training' at the top left, or open the link a run prints"
-	$(PYTHON) -m mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlflow.db --port $(PORT)
+# MLflow 3's UI opens an experiment on GenAI traces unless its URL says workflowType=machine_learning:
+# `make ui` prints that link for each experiment of the store, and runs without MLflow's job runner
+# (GenAI jobs: a runner and seven huey consumers), with one worker: a UI for one person. make ui STORE=other.db PORT=5001
+ui: install                         ## browse the runs: prints each experiment's link, serves http://$(HOST):$(PORT)
+	@$(PYTHON) scripts/ui_links.py $(STORE) http://$(HOST):$(PORT)
+	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false $(PYTHON) -m mlflow ui --backend-store-uri sqlite:///$(STORE) \
+	  --host $(HOST) --port $(PORT) --workers $(UI_WORKERS)
 
 # The Host headers the server answers (MLflow refuses others as DNS rebinding): the address it
 # serves, this machine's name, and loopback, each with and without the port. A team adds the
