@@ -57,16 +57,23 @@ def test_optimizer_comparison_is_three_tuned_optimizers():
         [f"+experiment/optimizer_comparison={o}"] for o in ("sgd", "adam")]
 
 
-def test_sparsity_sweep_is_beta_by_target():
+def test_sparsity_sweep_is_beta_by_target_and_one_baseline():
     overrides = job_overrides(["experiment=sparsity_sweep"])
-    assert len(overrides) == 12
-    assert {tuple(o for o in job if o != "experiment=sparsity_sweep") for job in overrides} == {
-        (f"beta={b}", f"sparsity.target={t}") for b in (0, 0.01, 0.1, 1) for t in (0.05, 0.1, 0.2)}
-    job = compose_hydra(overrides[-1])
-    validate(job)
-    assert (job.beta, job.sparsity.target) == (1.0, 0.2)
-    assert (job.hydra.runtime.choices.sparsity, job.hydra.runtime.choices.optimizer) == ("kl", "adam")
-    assert job.tracking.experiment == "sparsity_sweep"
+    assert len(overrides) == 10  # 3 betas x 3 targets, and beta=0 once (a grid ran it once per target)
+    jobs = [compose_hydra(job) for job in overrides]
+    for job in jobs:
+        validate(job)
+        assert (job.hydra.runtime.choices.sparsity, job.hydra.runtime.choices.optimizer) == ("kl", "adam")
+        assert job.tracking.experiment == "sparsity_sweep"
+    points = [(job.beta, job.sparsity.target) for job in jobs]
+    assert len(set(points)) == len(points)  # no two jobs alike
+    assert sorted(points) == [(0.0, 0.1)] + [(b, t) for b in (0.01, 0.1, 1.0) for t in (0.05, 0.1, 0.2)]
+    assert all(isinstance(job.beta, float) for job in jobs)
+    # the comment's subset and single job
+    subset = job_overrides(["experiment=sparsity_sweep", "+experiment/sparsity_sweep=baseline,beta0.1_target0.1"])
+    assert len(subset) == 2
+    one = compose_hydra(["experiment=sparsity_sweep", "+experiment/sparsity_sweep=beta1_target0.2"])
+    assert (one.beta, one.sparsity.target, one.tracking.experiment) == (1.0, 0.2, "sparsity_sweep")
 
 
 def test_issue_command_lines_make_the_expected_jobs():
