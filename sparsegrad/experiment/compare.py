@@ -22,6 +22,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -217,9 +218,44 @@ def write_csv(table: list[dict[str, object]], path: Path) -> Path:
     return path
 
 
-def plot_convergence(jobs: list[JobSummary], columns: Columns, path: Path, threshold: float) -> Path:
-    """Left: every job's loss per epoch (log scale). Right: against beta/target, or validation curves."""
-    fig = Figure(figsize=(13, 5))
+def data_of(jobs: list[JobSummary]) -> str:
+    """`data=mnist_sample` (`data=mnist (limit 1000)`; `data=mnist, fashion_mnist` if the jobs differ)."""
+    names = list(dict.fromkeys(
+        j.params.get("data.name", "?") + (f" (limit {j.params['data.limit']})"
+                                         if j.params.get("data.limit") not in (None, "null", "None") else "")
+        for j in jobs))
+    return "data=" + ", ".join(names) if names else ""
+
+
+def _heading(title: str, jobs: list[JobSummary], width: int) -> str:
+    """What was compared (a sweep's name holds its overrides) and on which data, wrapped at `width` characters."""
+    lines = textwrap.wrap(title or "comparison", width) or ["comparison"]
+    return "\n".join(lines + [f"{len(jobs)} runs on {data_of(jobs)}"])
+
+
+def _legend_below(ax: Axes, entries: int) -> None:
+    """The legend under the panel, not on it (where it hid the beta=0 markers and the top curves)."""
+    if entries:
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2 if entries > 3 else 1,
+                  frameon=False)
+
+
+def plot_convergence(jobs: list[JobSummary], columns: Columns, path: Path, threshold: float,
+                     title: str = "") -> Path:
+    """`convergence_figure` saved as the PNG `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    convergence_figure(jobs, columns, threshold, title).savefig(path, dpi=100)
+    return path
+
+
+def convergence_figure(jobs: list[JobSummary], columns: Columns, threshold: float, title: str = "") -> Figure:
+    """Left: every job's loss per epoch (log scale). Right: against beta/target, or validation curves.
+
+    `title` names what is compared (a sweep: its parent run's name); the data are read off the jobs.
+    """
+    rows_below = math.ceil((len(jobs) + 1) / 2)  # the legends' lines under the panels
+    fig = Figure(figsize=(13, 5.6 + 0.16 * rows_below), layout="constrained")
+    fig.suptitle(_heading(title, jobs, 150), fontsize=10)
     left, right = fig.subplots(1, 2)
     colors = colormaps["tab10" if len(jobs) <= 10 else "tab20"]
     for n, j in enumerate(jobs):
@@ -233,8 +269,7 @@ def plot_convergence(jobs: list[JobSummary], columns: Columns, path: Path, thres
     left.set(xlabel="epoch", ylabel="training loss (recon + beta * sparsity)", yscale="log", title="convergence")
     left.xaxis.set_major_locator(MaxNLocator(integer=True))
     left.grid(True, which="both", alpha=0.3)
-    if left.get_legend_handles_labels()[0]:
-        left.legend(fontsize=7)
+    _legend_below(left, len(left.get_legend_handles_labels()[0]))
     keys = list(columns.overrides) + list(columns.params)
     swept = [k for k in ("beta", "sparsity.target") if k in keys]
     finished = [j for j in jobs if j.finished]
@@ -248,38 +283,47 @@ def plot_convergence(jobs: list[JobSummary], columns: Columns, path: Path, thres
         right.set(xlabel="epoch", ylabel="validation reconstruction loss", yscale="log", title="validation")
         right.xaxis.set_major_locator(MaxNLocator(integer=True))
         right.grid(True, which="both", alpha=0.3)
-        if right.get_legend_handles_labels()[0]:
-            right.legend(fontsize=7)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    return path
+        _legend_below(right, len(right.get_legend_handles_labels()[0]))
+    return fig
 
 
 def _plot_tradeoff(ax: Axes, jobs: list[JobSummary], x_key: str, other: list[str], columns: Columns) -> None:
-    """Final validation reconstruction loss and mean activation against beta (or the target)."""
+    """Final validation reconstruction loss and mean activation against beta (or the target).
+
+    Against beta, one line per value of the other keys (the target); a job with beta=0 has no
+    penalty, so its target does not matter: one such job is the start of every line.
+    """
     def value(j: JobSummary, key: str) -> str | None:
         return columns.values(j).get(key)
 
+    def x(j: JobSummary) -> float:
+        return float(value(j, x_key))
+
+    baselines = [j for j in jobs if x_key == "beta" and x(j) == 0]
+    shared = baselines if len(baselines) == 1 and len(jobs) > 1 else []
     groups: dict[str, list[JobSummary]] = {}
     for j in jobs:
-        groups.setdefault(" ".join(f"{k}={value(j, k)}" for k in other), []).append(j)
+        if j not in shared:
+            groups.setdefault(" ".join(f"{k}={value(j, k)}" for k in other), []).append(j)
     twin = ax.twinx()
-    for n, (name, members) in enumerate(groups.items()):
-        members.sort(key=lambda j: float(value(j, x_key)))
-        xs = [float(value(j, x_key)) for j in members]
+    for n, (name, members) in enumerate(sorted(groups.items())):
+        if shared and not any(x(j) == 0 for j in members):
+            members = shared + members
+        members.sort(key=x)
+        xs = [x(j) for j in members]
         color = f"C{n % 10}"
         ax.plot(xs, [j.final("val_recon_loss") for j in members], "o-", color=color, label=name or None)
         twin.plot(xs, [j.final("mean_activation") for j in members], "s--", color=color)
-    if x_key == "beta" and all(float(value(j, x_key)) >= 0 for j in jobs):
-        ax.set_xscale("symlog", linthresh=min([float(value(j, x_key)) for j in jobs
-                                               if float(value(j, x_key)) > 0] or [1.0]))
+    if shared:
+        ax.plot([0.0], [shared[0].final("val_recon_loss")], "o", color="k", markersize=8, fillstyle="none",
+                label="beta=0: no penalty (one job, shared)")
+    if x_key == "beta" and all(x(j) >= 0 for j in jobs):
+        ax.set_xscale("symlog", linthresh=min([x(j) for j in jobs if x(j) > 0] or [1.0]))
     ax.set(xlabel=x_key, ylabel="validation reconstruction loss (solid)",
            title=f"trade-off against {x_key}")
     twin.set_ylabel("mean hidden activation (dashed)")
     ax.grid(True, alpha=0.3)
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=7, loc="best")
+    _legend_below(ax, len(ax.get_legend_handles_labels()[0]))
 
 
 def compare(tracker: Tracker, runs: list[Run], out_dir: Path, threshold: float | None = None,
@@ -290,7 +334,7 @@ def compare(tracker: Tracker, runs: list[Run], out_dir: Path, threshold: float |
     threshold = add_speedups(jobs, threshold)
     table = rows(jobs, columns)
     csv_path = write_csv(table, out_dir / "summary.csv")
-    png_path = plot_convergence(jobs, columns, out_dir / "convergence.png", threshold)
+    png_path = plot_convergence(jobs, columns, out_dir / "convergence.png", threshold, title)
     failed = [j for j in jobs if not j.finished]
     if len(jobs) - len(failed) >= 2:
         print(f"\n{title or 'comparison'}: {len(jobs)} runs, {len(failed)} not FINISHED; "

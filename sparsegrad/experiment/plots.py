@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure  # (no pyplot: a Figure of its own draws with Agg, and no window opens)
 
 from sparsegrad.experiment.pictures import tile
@@ -23,8 +24,10 @@ def _figure(size: tuple[float, float], title: str, width: int, axes: int = 1, *,
             title_size: float = 10, left: float = 0.8, bottom: float = 0.55) -> tuple[Figure, list[Axes]]:
     """`axes` side by side under `title` (wrapped at `width` characters), in a figure of `size` inches.
 
-    The margins are fixed, in inches (room for tick labels, axis labels and the title's lines),
-    so saving lays nothing out: `bbox_inches="tight"` would draw every figure twice.
+    The margins are in inches (room for tick labels, axis labels and the title's lines); `left`
+    is the least room left of the first panel: `_save` widens it, and the gaps between panels,
+    to what the y axes' tick labels and labels measure. Nothing is drawn twice, as
+    `bbox_inches="tight"` would.
     """
     text = _wrap(title, width)
     w, h = size
@@ -37,7 +40,36 @@ def _figure(size: tuple[float, float], title: str, width: int, axes: int = 1, *,
     return fig, panels
 
 
+GAP = 0.35  # inches between a panel's right edge and the next panel's y axis (its last x tick label, air)
+
+
+def _fit_y_axes(fig: Figure) -> None:
+    """Room for each panel's y axis, measured: log-scale tick labels such as 6x10^-2 are wider than a
+    fixed margin allows when the data span less than a decade. Lays out the y axes' text only (a few
+    ms a panel), not the figure."""
+    panels = [ax for ax in fig.axes if ax.axison]
+    if not panels:
+        return
+    renderer = FigureCanvasAgg(fig).get_renderer()
+
+    def reach(ax: Axes) -> float:  # inches the y axis (tick labels and label) reaches left of the panel
+        axis = ax.yaxis.get_tightbbox(renderer)
+        return 0.0 if axis is None else max(0.0, (ax.get_window_extent(renderer).x0 - axis.x0) / fig.dpi)
+
+    w, pars = fig.get_figwidth(), fig.subplotpars
+    reaches = [reach(ax) + 0.08 for ax in panels]
+    left, right = max(pars.left * w, reaches[0]), (1 - pars.right) * w
+    if len(panels) == 1:
+        fig.subplots_adjust(left=left / w)
+        return
+    gap = max(pars.wspace * (w - left - right) / (len(panels) + pars.wspace * (len(panels) - 1)),
+              max(reaches[1:]) + GAP)
+    width = (w - left - right - gap * (len(panels) - 1)) / len(panels)
+    fig.subplots_adjust(left=left / w, wspace=gap / width)
+
+
 def _save(fig: Figure, path: Path) -> Path:
+    _fit_y_axes(fig)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
     return path
