@@ -13,17 +13,17 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from sparsegrad.experiment.cli import one_line_errors, run_cli
+from sparsegrad.experiment.cli import run_cli
 from sparsegrad.experiment.evaluate import evaluate
 from sparsegrad.experiment.schema import register_configs
+from sparsegrad.experiment.task import run_task
 
 register_configs()
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="evaluate")
 def main(cfg: DictConfig) -> None:
-    with one_line_errors():
-        evaluate(cfg, Path(HydraConfig.get().runtime.output_dir))
+    run_task(lambda: evaluate(cfg, Path(HydraConfig.get().runtime.output_dir)))
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from sparsegrad.experiment.cli import run_cli
 from sparsegrad.experiment.job import Job, train
 from sparsegrad.experiment.schema import register_configs
 from sparsegrad.experiment.sweep import parent_run_of
+from sparsegrad.experiment.task import run_task
 
 register_configs()
 
@@ -31,7 +32,7 @@ def main(cfg: DictConfig) -> float:
     job = Job(Path(hc.runtime.output_dir), list(hc.overrides.task),
               {k: str(v) for k, v in OmegaConf.to_container(hc.runtime.choices).items() if not k.startswith("hydra/")},
               parent_run_of(hc.sweep.dir) if in_sweep else None, hc.job.num if in_sweep else None)
-    return train(cfg, job)
+    return run_task(lambda: train(cfg, job), job_of_sweep=in_sweep)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@
     ds.train_images  # (1000, 784) float32 in [0, 1]; ds.train_labels (1000,) int64
 """
 
+from sparsegrad.data.configured import load_data  # noqa: E402 (after the registry it uses)
 from sparsegrad.data.dataset import DataError, Dataset
 from sparsegrad.data.registry import DATASETS, check_available, load_dataset
 
-__all__ = ["load_dataset", "check_available", "Dataset", "DataError", "DATASETS"]
+__all__ = ["load_dataset", "load_data", "check_available", "Dataset", "DataError", "DATASETS"]

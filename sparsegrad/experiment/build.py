@@ -9,6 +9,7 @@ import numpy as np
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
+from sparsegrad.experiment.callback import Callback
 from sparsegrad.nn import AutoEncoder
 from sparsegrad.operations.loss import MSELoss
 from sparsegrad.optim import Optimizer, Schedule
@@ -41,6 +42,11 @@ class Parts:
     optimizer: Optimizer
     schedule: Schedule
     objective: Objective
+
+
+def build_callbacks(cfg: DictConfig) -> list[Callback]:
+    """The callbacks `cfg.callbacks` lists (conf/callbacks/), in its order."""
+    return [instantiate(node, _convert_="all") for node in (cfg.get("callbacks") or {}).values()]
 
 
 def build(cfg: DictConfig, rng: np.random.Generator) -> Parts:

@@ -1,32 +1,23 @@
-"""Turning what went wrong outside a run into one line for the user, and an exit code.
-
-Inside a run, `Run` reports its own outcome; here: config errors (exit 2), errors
-before a run opens (a store that cannot be reached, a run that cannot be resumed:
-exit 1) and interruptions before or between runs (exit 130).
-"""
+"""The command line: what Hydra's composition errors and unwritable folders mean, in one line each;
+`run_cli`, the scripts' entry point."""
 
 from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 
-from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
+from hydra.errors import MissingConfigException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from sparsegrad.data import DataError
 from sparsegrad.experiment.errors import (
     EXIT_CONFIG,
     EXIT_FAILED,
-    EXIT_INTERRUPTED,
-    ConfigError,
-    ExperimentError,
-    exit_with,
 )
 from sparsegrad.experiment.interrupts import signals_as_interrupt
-from sparsegrad.experiment.schema import BUILT_GROUPS, keys_of, project_root
+from sparsegrad.experiment.paths import project_root
+from sparsegrad.experiment.schema import BUILT_GROUPS, keys_of
 
 
 def _chosen_node(group: str) -> DictConfig | None:
@@ -70,41 +61,18 @@ def describe_config_error(exc: BaseException) -> str:
     return "config error: " + (" ".join(line.strip() for line in text[:2]) if text else type(exc).__name__)
 
 
-@contextmanager
-def one_line_errors() -> Iterator[None]:
-    """Inside a Hydra job: a user's error as one line and its exit code (an exception escaping the
-    job would get Hydra's own "Error executing job" line first)."""
-    try:
-        yield
-    except ConfigError as exc:
-        exit_with(str(exc), EXIT_CONFIG)
-    except (ExperimentError, DataError) as exc:
-        exit_with(f"error: {exc}", EXIT_FAILED)
-
-
 def run_cli(hydra_main: Callable[[], object]) -> None:
-    """Call a @hydra.main function and report failures outside a run in one line with an exit code.
+    """Call a @hydra.main function, its errors (composition included) told by `task.run_task`.
 
-    Hydra prints its own multi-line errors unless HYDRA_FULL_ERROR is set, in
-    which case it re-raises them: we set it and do the reporting here. SIGTERM
-    is a KeyboardInterrupt for the whole program (as Ctrl-C is), so that a run or a
-    sweep stopped either way is marked KILLED in MLflow.
+    Hydra prints its own multi-line errors unless HYDRA_FULL_ERROR is set, in which case it
+    re-raises them: we set it. SIGTERM and SIGHUP are a KeyboardInterrupt for the whole program
+    (as Ctrl-C is), so that a run or a sweep stopped either way is marked KILLED in MLflow.
     """
+    from sparsegrad.experiment.task import run_task
+
     os.environ["HYDRA_FULL_ERROR"] = "1"
-    try:
-        with signals_as_interrupt():
-            hydra_main()
-    except ConfigError as exc:
-        exit_with(str(exc), EXIT_CONFIG)
-    except (MissingConfigException, ConfigCompositionException, OverrideParseException,
-            OmegaConfBaseException) as exc:
-        exit_with(describe_config_error(exc), EXIT_CONFIG)
-    except (ExperimentError, DataError) as exc:
-        exit_with(f"error: {exc}", EXIT_FAILED)
-    except KeyboardInterrupt:
-        exit_with("interrupted", EXIT_INTERRUPTED)
-    except OSError as exc:  # a folder that cannot be made or written (Hydra makes the run's first)
-        exit_with(_describe_os_error(exc), EXIT_CONFIG if _given_folder(exc) else EXIT_FAILED)
+    with signals_as_interrupt():
+        run_task(hydra_main)
 
 
 def _given_folder(exc: OSError) -> str | None:
@@ -116,8 +84,10 @@ def _given_folder(exc: OSError) -> str | None:
     return None
 
 
-def _describe_os_error(exc: OSError) -> str:
+def describe_os_error(exc: OSError) -> tuple[str, int]:
+    """A folder or file that cannot be made: the line, and 2 if the command line named it, else 1."""
     key = _given_folder(exc)
     if key:
-        return f"config error: {key}={exc.filename} cannot be made: {exc.strerror}; choose a folder you can write"
-    return f"error: cannot write {exc.filename or 'a file'}: {exc.strerror or exc}"
+        return (f"config error: {key}={exc.filename} cannot be made: {exc.strerror}; choose a folder you can "
+                "write", EXIT_CONFIG)
+    return f"error: cannot write {exc.filename or 'a file'}: {exc.strerror or exc}", EXIT_FAILED

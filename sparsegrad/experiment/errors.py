@@ -32,3 +32,11 @@ class TrainingDiverged(ExperimentError):
 
 class TrackingUnreachable(ExperimentError):
     """The MLflow tracking store cannot be reached."""
+
+
+class RunFailed(ExperimentError):
+    """A run ended FAILED; the message is its `failure_reason`."""
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """A run ended KILLED by Ctrl-C, SIGTERM or SIGHUP; the message says how to continue it."""

@@ -22,11 +22,12 @@ import numpy as np
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from sparsegrad.data import load_data
+from sparsegrad.experiment.blas import blas_threads
 from sparsegrad.experiment.errors import ConfigError, ExperimentError
-from sparsegrad.experiment.job import load_data
+from sparsegrad.experiment.metrics import measure
 from sparsegrad.experiment.run import Run
 from sparsegrad.experiment.tracking import EVALUATES_TAG, Tracker, provenance_tags
-from sparsegrad.experiment.trainer import blas_threads, validate_model
 from sparsegrad.function import no_grad
 from sparsegrad.nn import AutoEncoder, Linear
 from sparsegrad.operations.loss import CrossEntropyLoss
@@ -70,10 +71,11 @@ def evaluate(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
     params = {"evaluates": cfg.run, "data.name": data.name, "topk": ",".join(map(str, cfg.topk)),
               **{f"probe.{k}": str(v) for k, v in cfg.probe.items()}}
     with Run(tracker, run_dir, name=name, tags={EVALUATES_TAG: cfg.run, **provenance_tags("scripts/evaluate.py")},
-             params=params, trains=False) as run, blas_threads(1):
+             trains=False) as run, blas_threads(1):
+        run.recorder.log_params(params)
         tracker.log_datasets(run.run_id, {"evaluation": (f"{data.name}-test", data.source, data.test_images,
                                                          data.test_labels)})
-        val = validate_model(model, data.test_images)
+        val = measure(model, data.test_images)
         metrics = {"recon_loss": val.val_recon_loss, "explained_variance": val.explained_variance, "l0": val.l0}
         topk = [top_k(model, data.test_images, k) for k in cfg.topk]
         rows = [("topk_recon_loss", t.recon_loss, t.k) for t in topk]
@@ -178,4 +180,4 @@ def _log_plot(run: Run, topk: list[TopK], title: str) -> None:
     path = plots.topk(
         [t.k for t in topk], [t.recon_loss for t in topk], [t.dense_ms for t in topk], [t.sparse_ms for t in topk],
         run.run_dir / "plots" / "topk.png", title)
-    run.tracker.log_artifact(run.run_id, path, "plots")
+    run.recorder.log_artifact(path, "plots")

@@ -58,16 +58,3 @@ def held_interrupts() -> Iterator[None]:
         signum, _Interrupts.pending = _Interrupts.pending, None
         raise KeyboardInterrupt(signal.Signals(signum).name)
 
-
-@contextmanager
-def signals_ignored() -> Iterator[None]:
-    """Ignore Ctrl-C and SIGTERM inside this block (bookkeeping that must not stop half way)."""
-    try:
-        previous = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
-    except ValueError:  # not the main thread
-        previous = {}
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)

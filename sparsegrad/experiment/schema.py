@@ -15,22 +15,21 @@ from __future__ import annotations
 
 import inspect
 import math
-import os
 import types
 import typing
 from dataclasses import dataclass, fields, is_dataclass
-from pathlib import Path
 from typing import Any, get_type_hints
 
 import numpy as np
 from hydra.core.config_store import ConfigStore
 from hydra.utils import get_method
-from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig
 
 from sparsegrad.checks import ArgumentError
 from sparsegrad.data import DATASETS
 from sparsegrad.data.registry import OPTIONS as DATA_OPTIONS
 from sparsegrad.experiment.errors import ConfigError
+from sparsegrad.experiment.paths import register_resolvers
 from sparsegrad.experiment.tracking import URI_SCHEMES
 
 BUILT_GROUPS = ("model", "optimizer", "schedule", "sparsity")  # made by hydra.utils.instantiate
@@ -58,8 +57,6 @@ class TrainerConfig:
     resume: str | None
     blas_threads: Any  # "auto", an integer >= 1, or null (BLAS's default): OmegaConf 2.3 has no int | str
     clip_grad_norm: float | None
-    watch_every_n_steps: int
-    images_every_n_epochs: int
 
 
 @dataclass
@@ -82,30 +79,17 @@ class Config:
     sparsity: Any
     schedule: Any
     data: Any
+    callbacks: Any  # {name: {_target_: a Callback subclass, its arguments}}: conf/callbacks/
     trainer: TrainerConfig
     tracking: TrackingConfig
     beta: float
     seed: int
 
 
-def project_root() -> Path:
-    """The checkout this package runs from (where conf/ lives), else the working directory."""
-    root = Path(__file__).resolve().parents[2]
-    return root if (root / "conf" / "config.yaml").is_file() else Path.cwd()
-
-
-def options(group: str) -> list[str]:
-    """The options of a config group: the YAML files in conf/<group>/."""
-    return sorted(p.stem for p in (project_root() / "conf" / group).glob("*.yaml"))
-
-
 def register_configs() -> None:
-    """The schema into Hydra's ConfigStore; `${project_root:}` and `${pid:}` (run folders) into OmegaConf."""
+    """The schema into Hydra's ConfigStore, and the resolvers the configs use (paths.py)."""
     ConfigStore.instance().store(name="base_config", node=Config)
-    if not OmegaConf.has_resolver("project_root"):
-        OmegaConf.register_new_resolver("project_root", lambda: project_root().as_posix())
-    if not OmegaConf.has_resolver("pid"):
-        OmegaConf.register_new_resolver("pid", os.getpid, use_cache=True)
+    register_resolvers()
 
 
 # --- keys -----------------------------------------------------------------------------------
@@ -275,9 +259,6 @@ def validate(cfg: DictConfig) -> None:
     _check(t.log_every_n_steps >= 1, "trainer.log_every_n_steps", t.log_every_n_steps, "an integer >= 1")
     _check(t.clip_grad_norm is None or _number(t.clip_grad_norm) and t.clip_grad_norm > 0, "trainer.clip_grad_norm",
            t.clip_grad_norm, "null (no clipping) or a number > 0")
-    _check(t.watch_every_n_steps >= 1, "trainer.watch_every_n_steps", t.watch_every_n_steps, "an integer >= 1")
-    _check(t.images_every_n_epochs >= 1, "trainer.images_every_n_epochs", t.images_every_n_epochs,
-           "an integer >= 1")
     _check(t.blas_threads is None or t.blas_threads == "auto" or isinstance(t.blas_threads, int)
            and not isinstance(t.blas_threads, bool) and t.blas_threads >= 1, "trainer.blas_threads", t.blas_threads,
            "auto (one thread for small products, every core for big ones), an integer >= 1, or null "
@@ -292,3 +273,40 @@ def validate(cfg: DictConfig) -> None:
            "seconds in [1, 600]")
     _check(0 <= tr.retries <= 10, "tracking.retries", tr.retries, "an integer in [0, 10]")
     _check_ranges(cfg)
+    _check_callbacks(cfg)
+
+
+def _check_callbacks(cfg: DictConfig) -> None:
+    """Each callback: a `_target_` that is a Callback subclass, built once with its arguments."""
+    from hydra.utils import instantiate
+
+    from sparsegrad.experiment.callback import Callback
+
+    callbacks = cfg.get("callbacks") or {}
+    _check(isinstance(callbacks, DictConfig), "callbacks", callbacks,
+           "a mapping of names to callbacks (conf/callbacks/)")
+    for name, node in callbacks.items():
+        key = f"callbacks.{name}"
+        target = node.get("_target_") if isinstance(node, DictConfig) else None
+        _check(isinstance(target, str), f"{key}._target_", target,
+               "a class: +callbacks.NAME._target_=package.module.Class")
+        try:
+            cls = get_method(target)
+        except Exception:
+            raise ConfigError(f"{key}._target_", target, "an importable class (package.module.Class)") from None
+        _check(inspect.isclass(cls) and issubclass(cls, Callback), f"{key}._target_", target,
+               "a subclass of sparsegrad.experiment.Callback")
+        allowed = [p for p in inspect.signature(cls).parameters if p != "self"]
+        for arg in node:
+            _check(arg == "_target_" or arg in allowed, f"{key}.{arg}", node[arg],
+                   f"not an argument of {target}; its arguments are {', '.join(allowed) or '(none)'}")
+        try:
+            instantiate(node, _convert_="all")
+        except Exception as exc:
+            cause = exc
+            while cause is not None and not isinstance(cause, ArgumentError):
+                cause = cause.__cause__
+            if isinstance(cause, ArgumentError):
+                raise ConfigError(f"{key}.{cause.name}", cause.value, cause.allowed) from None
+            detail = str(exc.__cause__ or exc).splitlines()[0]
+            raise ConfigError(key, target, f"it cannot be built: {detail}") from None

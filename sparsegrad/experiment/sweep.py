@@ -15,7 +15,7 @@ records its own outcome there and lets the sweep go on.
 are its jobs still RUNNING (a parallel launcher kills their workers outright).
 
 Hydra turns an exception raised in a callback into a one-line warning and goes
-on, so failures here end the program with one line and an exit code.
+on, so errors here go through `task.run_task`: one line and an exit code.
 """
 
 from __future__ import annotations
@@ -29,20 +29,12 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from sparsegrad.experiment.errors import EXIT_CONFIG, EXIT_FAILED, ConfigError, ExperimentError, exit_with
+from sparsegrad.experiment.errors import EXIT_FAILED, ExperimentError, RunFailed, exit_with
+from sparsegrad.experiment.task import run_task
 
 log = logging.getLogger(__name__)
 
 PARENT_FILE = "mlflow_parent_run.json"
-
-_parents_here: set[str] = set()  # the sweeps this process launched: their `on_multirun_end` runs here
-
-
-def ends_here(parent_run_id: str | None) -> bool:
-    """Whether the sweep of `parent_run_id` ends in this process (the basic launcher runs its jobs
-    here), so that a job's run may end in the background: the sweep's end waits for it."""
-    return parent_run_id in _parents_here
-
 
 def parent_run_of(sweep_dir: str | Path) -> str | None:
     """The parent run id that `on_multirun_start` left in `sweep_dir`, if any."""
@@ -56,6 +48,38 @@ def sweep_overrides(config: DictConfig) -> list[str]:
     keys = {o.split("=", 1)[0].lstrip("+~") for o in given}
     params = OmegaConf.select(config, "hydra.sweeper.params") or {}
     return given + [f"{k}={v}" for k, v in params.items() if k not in keys]
+
+
+def check_jobs(config: DictConfig) -> dict[str, str]:
+    """Compose and validate the config of every job the basic sweeper will launch (raising the first
+    error); the swept keys and the values each takes ({"beta": "0,0.1,1"})."""
+    from hydra import compose, initialize_config_dir
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from sparsegrad.experiment.paths import project_root
+    from sparsegrad.experiment.schema import validate
+
+    parsed = OverridesParser.create().parse_overrides(sweep_overrides(config))
+    space = {o.get_key_element().lstrip("+~"): ",".join(o.sweep_string_iterator()) for o in parsed
+             if o.is_sweep_override()}
+    if not str(OmegaConf.select(config, "hydra.sweeper._target_") or "").endswith("BasicSweeper"):
+        return space  # (another sweeper makes its jobs itself: each job checks its own)
+    (jobs,) = BasicSweeper.split_arguments(parsed, None)
+    name = config.hydra.job.config_name or "config"
+
+    def check_all() -> None:
+        for overrides in jobs:
+            job = compose(config_name=name, overrides=list(overrides))
+            validate(job)
+
+    if GlobalHydra.instance().is_initialized():  # (inside the Hydra app that runs the sweep)
+        check_all()
+    else:
+        with initialize_config_dir(config_dir=str(project_root() / "conf"), version_base="1.3"):
+            check_all()
+    return space
 
 
 def _sweep_name(config: DictConfig) -> str:
@@ -72,52 +96,39 @@ class MlflowSweepCallback(Callback):
         self.parent = None  # the open parent `Run`, between start and end
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        from sparsegrad.data import DataError
-
-        try:
-            self._start_parent(config)
-        except ConfigError as exc:
-            exit_with(str(exc), EXIT_CONFIG)
-        except DataError as exc:
-            exit_with(f"error: {exc}", EXIT_CONFIG)
-        except ExperimentError as exc:
-            exit_with(f"error: {exc}", EXIT_FAILED)
-        except Exception as exc:
-            log.exception("could not start the sweep")
-            exit_with(f"error: could not create the sweep's MLflow parent run in {config.tracking.uri}: "
-                      f"{type(exc).__name__}: {exc}", EXIT_FAILED)
+        run_task(lambda: self._start_parent(config),
+                 during=f"could not create the sweep's MLflow parent run in {config.tracking.uri}")
 
     def _start_parent(self, config: DictConfig) -> None:
         from sparsegrad.data import check_available
         from sparsegrad.experiment.run import Run
         from sparsegrad.experiment.schema import validate
-        from sparsegrad.experiment.tracking import SWEEP_TAG, Tracker, flatten
+        from sparsegrad.experiment.tracking import SWEEP_TAG, Tracker, flatten, provenance_tags
 
         task = OmegaConf.masked_copy(config, [k for k in config if k != "hydra"])
         validate(task)
+        space = check_jobs(config)  # every job's config, before anything is opened
         tracker = Tracker(config.tracking.uri, config.tracking.experiment, config.tracking.timeout_s,
                           config.tracking.retries)  # an unreachable store: in seconds, before anything else
         check_available(task.data.name, task.data.get("path"))  # once, before any job opens a run
         sweep_dir = Path(config.hydra.sweep.dir)
         launcher = str(OmegaConf.select(config, "hydra.launcher._target_")).rsplit(".", 1)[-1]
-        self.parent = Run(tracker, sweep_dir, name=_sweep_name(config), params=flatten(task),
-                          tags={"sweep_dir": str(sweep_dir), SWEEP_TAG: "parent", "launcher": launcher,
-                                "sweep_overrides": json.dumps(sweep_overrides(config))},
-                          trains=False, on_failure="record")
+        tags = {**provenance_tags("scripts/train.py"), "sweep_dir": str(sweep_dir.resolve()), SWEEP_TAG: "parent",
+                "launcher": launcher, "sweep_overrides": json.dumps(sweep_overrides(config))}
+        self.parent = Run(tracker, sweep_dir, name=_sweep_name(config), trains=False, tags=tags)
         self.parent.open()
-        _parents_here.add(self.parent.run_id)
+        # What the jobs share, and the swept keys as the space they take (`sweep.beta = 0,0.1,1`): a
+        # filter on `params.beta` finds the jobs, never the parent.
+        fixed = {k: v for k, v in flatten(task).items() if k not in space}
+        self.parent.recorder.log_params({**fixed, **{f"sweep.{k}": v for k, v in space.items()}})
         atexit.register(self._abandon)
         (sweep_dir / PARENT_FILE).write_text(json.dumps({"run_id": self.parent.run_id, "uri": tracker.uri}))
-        log.info("sweep parent run %s (%s)", self.parent.run_id, tracker.run_url_hint(self.parent.run_id))
 
     def _abandon(self) -> None:
         """At exit: a sweep that never reached `on_multirun_end` leaves its parent and jobs KILLED."""
         parent, self.parent = self.parent, None
         if parent is None:
             return
-        from sparsegrad.experiment.run import wait_for_ending_runs
-
-        wait_for_ending_runs()  # the jobs that finished training record FINISHED, not KILLED
         reason = ("the sweep stopped before all its jobs ended (interrupted, or an error in Hydra or the "
                   f"launcher: see its output); compare what ran with `python scripts/compare.py --parent "
                   f"{parent.run_id}`")
@@ -129,30 +140,35 @@ class MlflowSweepCallback(Callback):
                       "with trainer.resume=<its run id>", flush=True)
         except Exception as exc:  # exiting anyway
             log.warning("could not mark the sweep's unfinished jobs KILLED: %s", exc)
-        parent.__exit__(KeyboardInterrupt, KeyboardInterrupt(reason), None)
+        try:
+            parent.__exit__(KeyboardInterrupt, KeyboardInterrupt(reason), None)
+        except KeyboardInterrupt:  # (what a run interrupted raises: the process is exiting anyway)
+            pass
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        run_task(lambda: self._end_parent(config), during="could not compare the sweep's jobs")
+
+    def _end_parent(self, config: DictConfig) -> None:
         from sparsegrad.experiment.compare import report_sweep
-        from sparsegrad.experiment.run import wait_for_ending_runs
         from sparsegrad.experiment.tracking import JOBS_FAILED_TAG, JOBS_TAG
 
         parent, self.parent = self.parent, None
         if parent is None:
             return
-        wait_for_ending_runs()  # every job's outcome recorded, with its plots
         out_dir = Path(config.hydra.sweep.dir) / "comparison"
         table: list[dict[str, object]] = []
-        with parent:
-            table = report_sweep(parent.tracker, parent.run_id, out_dir)
-            failed = [r for r in table if r["status"] != "FINISHED"]
-            parent.tracker.set_tags(parent.run_id, {JOBS_TAG: str(len(table)), JOBS_FAILED_TAG: str(len(failed))})
-            if len(failed) == len(table):
-                raise ExperimentError(f"none of the sweep's {len(table)} jobs finished: see each job's "
-                                      "failure_reason")
-        if parent.status != "FINISHED":
+        try:
+            with parent:
+                table = report_sweep(parent.tracker, parent.run_id, out_dir)
+                failed = [r for r in table if r["status"] != "FINISHED"]
+                parent.recorder.set_tags({JOBS_TAG: str(len(table)), JOBS_FAILED_TAG: str(len(failed))})
+                if len(failed) == len(table):
+                    raise ExperimentError(f"none of the sweep's {len(table)} jobs finished: see each job's "
+                                          "failure_reason")
+        except Exception as exc:  # the parent is FAILED by now; what to do next goes with the reason
             retry = (f"; retry the comparison with `python scripts/compare.py --parent {parent.run_id} --attach`"
                      if not table else "")
-            exit_with(f"error: {parent.reason}{retry}", EXIT_FAILED)
+            raise RunFailed(f"{parent.reason or exc}{retry}") from None
         log.info("sweep comparison: %s and %s (also on the parent run %s)",
                  out_dir / "summary.csv", out_dir / "convergence.png", parent.run_id)
         if failed:  # every job ran; the exit code still says that not all of them made it

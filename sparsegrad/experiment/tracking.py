@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import fcntl
 import functools
+import json
 import os
 import re
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from sparsegrad.experiment.errors import TrackingUnreachable
@@ -41,6 +43,7 @@ OVERRIDES_TAG = "sparsegrad.overrides"  # a job's command-line overrides (JSON l
 CHOICES_TAG = "sparsegrad.choices"  # its config-group choices (JSON object)
 SWEEP_JOB_TAG = "sweep_job"  # a job's number in its sweep
 JOBS_TAG, JOBS_FAILED_TAG = "jobs", "jobs_failed"  # on a sweep's parent when it ends
+STOPPED_TAG = "sparsegrad.stopped"  # a run a callback stopped early: why, and at which epoch
 EVALUATES_TAG = "sparsegrad.evaluates"  # on an evaluation run: the run whose model it scores
 # The experiment is one of model training: MLflow 3's UI then opens it on its runs (not on GenAI traces).
 EXPERIMENT_KIND_TAG, EXPERIMENT_KIND = "mlflow.experimentKind", "custom_model_development"
@@ -49,11 +52,11 @@ DATA_CONTEXT_TAG = "mlflow.data.context"  # a dataset input's role: training or 
 
 def default_tracking_uri() -> str:
     """$SPARSEGRAD_TRACKING_URI, else the store conf/tracking/default.yaml names (written there once)."""
-    from sparsegrad.experiment.schema import project_root, register_configs
+    from sparsegrad.experiment.paths import project_root, register_resolvers
 
     if os.environ.get(URI_ENV):
         return os.environ[URI_ENV]
-    register_configs()  # (the ${project_root:} resolver)
+    register_resolvers()  # (${project_root:})
     return str(OmegaConf.load(project_root() / "conf" / "tracking" / "default.yaml").uri)
 
 
@@ -115,7 +118,7 @@ def _code_tags() -> dict[str, str]:
 
     import numpy as np
 
-    from sparsegrad.experiment.schema import project_root
+    from sparsegrad.experiment.paths import project_root
 
     def git(*args: str) -> str:
         try:
@@ -145,6 +148,12 @@ def _version() -> str:
         return version("sparsegrad")
     except PackageNotFoundError:
         return "unknown"
+
+
+def job_tags(number: int | None, overrides: Sequence[str], choices: Mapping[str, str]) -> dict[str, str]:
+    """What a sweep's job is: its number, its overrides and its config-group choices."""
+    return {SWEEP_TAG: "child", SWEEP_JOB_TAG: str(number), OVERRIDES_TAG: json.dumps(list(overrides)),
+            CHOICES_TAG: json.dumps(dict(choices))}
 
 
 def flatten(cfg: DictConfig, exclude: tuple[str, ...] = ()) -> dict[str, str]:
@@ -216,19 +225,11 @@ def _cause(exc: BaseException) -> str:
     return first[:200]
 
 
-_digests: dict[int, tuple[Any, str]] = {}  # id(array) -> (the array, its digest)
-
-
 def _digest(images: Any) -> str:
-    """sha256 of every byte (~0.2 s for 60,000 images), once per array in a process (a sweep's jobs
-    share their data). Keyed by the array's identity; the array is kept so its id is not reused."""
+    """sha256 of every byte (~0.2 s for 60,000 images)."""
     import hashlib
 
-    kept = _digests.get(id(images))
-    if kept is None or kept[0] is not images or images.flags.writeable:
-        kept = (images, hashlib.sha256(images.data).hexdigest()[:16])
-        _digests[id(images)] = kept
-    return kept[1]
+    return hashlib.sha256(np.ascontiguousarray(images).data).hexdigest()[:16]
 
 
 class Tracker:

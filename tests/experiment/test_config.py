@@ -9,7 +9,8 @@ import pytest
 
 from sparsegrad.experiment.build import build
 from sparsegrad.experiment.errors import ConfigError
-from sparsegrad.experiment.schema import options, project_root, validate
+from sparsegrad.experiment.paths import options, project_root
+from sparsegrad.experiment.schema import validate
 from sparsegrad.experiment.tracking import flatten, sqlite_path
 from sparsegrad.nn import AutoEncoder
 from sparsegrad.nn.sparsity import KLSparsity, L1Sparsity

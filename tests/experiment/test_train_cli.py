@@ -111,7 +111,7 @@ def test_mnist_sample_run_learns(launched, e2e_uri, e2e_run, tmp_path):
     from sparsegrad.data import load_dataset
     from sparsegrad.experiment.build import build
     from sparsegrad.experiment.job import Job, train
-    from sparsegrad.experiment.trainer import validate_model
+    from sparsegrad.experiment.metrics import measure
 
     client, _, _ = e2e_run
     overrides = ["data=mnist_sample", "data.limit=500", "trainer.epochs=1", "trainer.log_every_n_steps=2",
@@ -126,7 +126,7 @@ def test_mnist_sample_run_learns(launched, e2e_uri, e2e_run, tmp_path):
     # better than the same model before training (the run's init comes from the same seed)
     data = load_dataset("mnist_sample", limit=500)
     init_seed, _ = np.random.SeedSequence(cfg.seed).spawn(2)
-    untrained = validate_model(build(cfg, np.random.default_rng(init_seed)).model, data.test_images)
+    untrained = measure(build(cfg, np.random.default_rng(init_seed)).model, data.test_images)
     assert math.isfinite(val_recon) and val_recon < 0.9 * untrained.val_recon_loss
 
 

@@ -12,22 +12,21 @@ from hydra.errors import HydraException
 from omegaconf import OmegaConf
 
 from sparsegrad.data import Dataset
+from sparsegrad.experiment.blas import blas_threads, resolve_blas_threads
 from sparsegrad.experiment.build import build
+from sparsegrad.experiment.callback import Callback
 from sparsegrad.experiment.cli import describe_config_error
 from sparsegrad.experiment.compare import JobSummary, add_speedups, format_table
 from sparsegrad.experiment.errors import TrainingDiverged
+from sparsegrad.experiment.metrics import measure
 from sparsegrad.experiment.schema import keys_of
 from sparsegrad.experiment.tracking import artifact_location, flatten, sqlite_path
-from sparsegrad.experiment.trainer import (
-    EPOCH_METRICS,
-    Settings,
-    blas_threads,
-    fit,
-    resolve_blas_threads,
-    validate_model,
-)
+from sparsegrad.experiment.trainer import Settings, fit
 
 from .conftest import compose_config
+
+EPOCH_METRICS = ("loss", "recon_loss", "sparsity_loss", "val_recon_loss", "explained_variance", "l0",
+                 "mean_activation", "near_zero_fraction", "dead_units", "lr", "epoch_time_s")
 
 # --- tracking ---------------------------------------------------------------------------------
 
@@ -80,7 +79,7 @@ def test_describe_unknown_key_lists_the_keys_of_its_node():
     assert line == "config error: unknown key 'optimizer.lrr': the keys of 'optimizer' are lr, betas, eps, weight_decay"
     line = describe_config_error(composition_error("foo=1"))
     assert line == ("config error: unknown key 'foo': the keys of the root are model, optimizer, sparsity, "
-                    "schedule, data, trainer, tracking, beta, seed")
+                    "schedule, data, callbacks, trainer, tracking, beta, seed")
 
 
 def test_describe_wrong_type_names_the_key():
@@ -159,7 +158,7 @@ def tiny(*overrides: str, epochs: int = 3, batch_size: int | None = 8, log_every
     return cfg, build(cfg, np.random.default_rng(0)), data, Settings(epochs, batch_size, log_every, progress=False)
 
 
-class Recorder:
+class Seen(Callback):
     """A callback that keeps what it was shown."""
 
     def __init__(self):
@@ -171,31 +170,31 @@ class Recorder:
 
 def test_fit_on_tiny_data_hands_each_epoch_to_the_callbacks():
     cfg, parts, data, settings = tiny()
-    recorder = Recorder()
-    state = fit(parts.model, parts.optimizer, parts.schedule, data, [recorder], objective=parts.objective,
+    seen = Seen()
+    state = fit(parts.model, parts.optimizer, parts.schedule, data, [seen], objective=parts.objective,
                 settings=settings, rng=np.random.default_rng(2))
-    assert [e for e, _, _ in recorder.seen] == [1, 2, 3] and state.epoch == 3
-    for _, row, _ in recorder.seen:
+    assert [e for e, _, _ in seen.seen] == [1, 2, 3] and state.epoch == 3
+    for _, row, _ in seen.seen:
         assert set(row) == set(EPOCH_METRICS) and all(math.isfinite(v) for v in row.values())
         assert row["loss"] == pytest.approx(row["recon_loss"] + row["sparsity_loss"], rel=1e-5)
         assert row["sparsity_loss"] > 0
-    assert [row["lr"] for _, row, _ in recorder.seen] == pytest.approx([0.01, 0.0055, 0.001])  # the schedule
+    assert [row["lr"] for _, row, _ in seen.seen] == pytest.approx([0.01, 0.0055, 0.001])  # the schedule
     assert state.history["loss"][-1] < state.history["loss"][0]
     # 40 images, batch 8: 5 steps an epoch; every 2nd global step logged, numbered across epochs
-    assert [s for s, _ in recorder.seen[0][2]] == [2, 4] and [s for s, _ in recorder.seen[1][2]] == [6, 8, 10]
-    val = validate_model(parts.model, data.train_images, chunk=16)  # in chunks, as on a large validation set
-    whole = validate_model(parts.model, data.train_images)
+    assert [s for s, _ in seen.seen[0][2]] == [2, 4] and [s for s, _ in seen.seen[1][2]] == [6, 8, 10]
+    val = measure(parts.model, data.train_images, chunk=16)  # in chunks, as on a large validation set
+    whole = measure(parts.model, data.train_images)
     assert val.val_recon_loss == pytest.approx(whole.val_recon_loss, rel=1e-5)
     assert 0 < val.mean_activation < 1 and 0 <= val.near_zero_fraction <= 1 and 0 <= val.dead_units <= 4
 
 
 def test_fit_continues_after_epochs_done_with_their_history():
     cfg, parts, data, settings = tiny()
-    recorder = Recorder()
-    state = fit(parts.model, parts.optimizer, parts.schedule, data, [recorder], objective=parts.objective,
+    seen = Seen()
+    state = fit(parts.model, parts.optimizer, parts.schedule, data, [seen], objective=parts.objective,
                 settings=settings, rng=np.random.default_rng(2), epochs_done=2,
                 history={k: [1.0, 2.0] for k in EPOCH_METRICS})
-    assert [e for e, _, _ in recorder.seen] == [3] and state.history["loss"][:2] == [1.0, 2.0]
+    assert [e for e, _, _ in seen.seen] == [3] and state.history["loss"][:2] == [1.0, 2.0]
     assert len(state.history["loss"]) == 3
 
 
@@ -212,12 +211,12 @@ def test_fit_divergence_names_epoch_and_step():
     _, parts, data, settings = tiny("optimizer=sgd", "optimizer.lr=1e4", "model.output_activation=identity",
                                     "schedule=constant",
                                     log_every=1)
-    recorder = Recorder()
+    seen = Seen()
     with np.errstate(all="ignore"), pytest.raises(TrainingDiverged) as caught:
-        fit(parts.model, parts.optimizer, parts.schedule, data, [recorder], objective=parts.objective,
+        fit(parts.model, parts.optimizer, parts.schedule, data, [seen], objective=parts.objective,
             settings=settings, rng=np.random.default_rng(0))
     message = str(caught.value)
-    epoch = len(recorder.seen) + 1
+    epoch = len(seen.seen) + 1
     assert re.search(rf"at epoch {epoch}, step [1-5] of 5 ", message), message  # the epoch it stopped in
     assert "lr=10000" in message and "optimizer.lr" in message
 
@@ -273,87 +272,78 @@ def test_a_checkpoint_that_cannot_be_written_is_one_error_naming_it_and_leaves_n
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
 
 
-class SlowStore:
-    """A tracker whose metric writes take a while (or fail): what the run's background thread meets."""
+@pytest.fixture
+def store(store_template, tmp_path) -> str:
+    from tests.harness import copy_store
 
-    def __init__(self, fail_at_epoch: int | None = None):
-        self.events, self.fail_at_epoch = [], fail_at_epoch
-
-    def start_run(self, name, tags, parent_run_id):
-        return "run0"
-
-    def log_params(self, run_id, params):
-        pass
-
-    def log_metrics(self, run_id, rows):
-        import time
-
-        time.sleep(0.05)
-        epoch = next(step for key, _, step in rows if key == "loss")
-        if epoch == self.fail_at_epoch:
-            raise OSError(f"the store went away at epoch {epoch}")
-        self.events.append(("metrics", epoch))
-
-    def log_artifact(self, run_id, path, artifact_path=None):
-        self.events.append(("artifact", artifact_path))
-
-    def end_run(self, run_id, status, reason=None):
-        self.events.append(("end", status))
-
-    def run_url_hint(self, run_id):
-        return run_id
+    return copy_store(store_template.result(), tmp_path / "store" / "mlflow.db")
 
 
-def test_every_epoch_is_written_before_the_outcome_is_recorded(tmp_path):
-    from sparsegrad.experiment.run import Run
-
-    _, parts, data, settings = tiny(epochs=4)
-    store = SlowStore()
-    with Run(store, tmp_path, epochs=4, on_failure="record") as run:
-        fit(parts.model, parts.optimizer, parts.schedule, data, [run], objective=parts.objective,
-            settings=settings, rng=np.random.default_rng(0))
-    assert store.events == [("metrics", 1), ("metrics", 2), ("metrics", 3), ("metrics", 4), ("end", "FINISHED")]
-    assert run.epochs_done == 4 and run.checkpoint == tmp_path / "checkpoint.npz"
-
-
-def test_a_background_write_that_fails_fails_the_run_and_keeps_the_last_checkpoint(tmp_path):
+def test_every_epoch_is_written_before_the_outcome_is_recorded(store, tmp_path):
+    from sparsegrad.experiment.callbacks import MetricLogger, ModelCheckpoint
     from sparsegrad.experiment.checkpoint import checkpoint_epoch
     from sparsegrad.experiment.run import Run
+    from sparsegrad.experiment.tracking import Tracker
+    from tests.harness import client_for
 
     _, parts, data, settings = tiny(epochs=4)
-    store = SlowStore(fail_at_epoch=2)
-    with Run(store, tmp_path, epochs=4, on_failure="record") as run:
-        fit(parts.model, parts.optimizer, parts.schedule, data, [run], objective=parts.objective,
-            settings=settings, rng=np.random.default_rng(0))
-    assert run.status == "FAILED" and "the store went away at epoch 2" in run.reason
-    assert ("metrics", 3) not in store.events and store.events[-1] == ("end", "FAILED")
-    assert checkpoint_epoch(tmp_path / "checkpoint.npz") == 2  # written before its metrics failed
+    with Run(Tracker(store, "sparsegrad"), tmp_path / "run", epochs=4) as run:
+        fit(parts.model, parts.optimizer, parts.schedule, data, [MetricLogger(), ModelCheckpoint()],
+            objective=parts.objective, settings=settings, rng=np.random.default_rng(0), recorder=run.recorder)
+    client = client_for(store)
+    assert client.get_run(run.run_id).info.status == "FINISHED"
+    assert [m.step for m in client.get_metric_history(run.run_id, "loss")] == [1, 2, 3, 4]
+    assert checkpoint_epoch(tmp_path / "run" / "checkpoint.npz") == 4
 
 
-def test_an_interruption_mid_epoch_still_hands_the_last_finished_epoch_to_the_callbacks():
+def test_a_write_that_fails_fails_the_run_and_keeps_the_last_checkpoint(store, tmp_path):
+    from sparsegrad.experiment.callbacks import MetricLogger, ModelCheckpoint
+    from sparsegrad.experiment.checkpoint import checkpoint_epoch
+    from sparsegrad.experiment.errors import RunFailed
+    from sparsegrad.experiment.run import Run
+    from sparsegrad.experiment.tracking import Tracker
+    from tests.harness import client_for
+
+    class BlockTheCheckpoint(Callback):  # a real failure: the checkpoint's temporary file cannot be made
+        def on_epoch_end(self, state):
+            if state.epoch == 3:
+                (tmp_path / "run" / "checkpoint.npz.tmp.npz").mkdir()
+
     _, parts, data, settings = tiny(epochs=4)
-    recorder = Recorder()
+    with pytest.raises(RunFailed, match="cannot write the checkpoint"):
+        with Run(Tracker(store, "sparsegrad"), tmp_path / "run", epochs=4) as run:
+            fit(parts.model, parts.optimizer, parts.schedule, data,
+                [ModelCheckpoint(), MetricLogger(), BlockTheCheckpoint()], objective=parts.objective,
+                settings=settings, rng=np.random.default_rng(0), recorder=run.recorder)
+    got = client_for(store).get_run(run.run_id)
+    assert got.info.status == "FAILED" and "cannot write the checkpoint" in got.data.tags["failure_reason"]
+    assert [m.step for m in client_for(store).get_metric_history(run.run_id, "loss")] == [1, 2]
+    assert checkpoint_epoch(tmp_path / "run" / "checkpoint.npz") == 2  # the last good one, kept
 
-    class CtrlC:
+
+def test_an_interruption_mid_epoch_leaves_the_finished_epochs_handed_to_the_callbacks():
+    _, parts, data, settings = tiny(epochs=4)
+    seen = Seen()
+
+    class CtrlC(Callback):
         def on_before_update(self, state, step):
-            if state.epoch == 2:  # in epoch 3, while epoch 2 is still being validated
+            if state.epoch == 2:  # in epoch 3
                 raise KeyboardInterrupt
 
-        def on_epoch_end(self, state):
-            pass
-
     with pytest.raises(KeyboardInterrupt):
-        fit(parts.model, parts.optimizer, parts.schedule, data, [recorder, CtrlC()], objective=parts.objective,
+        fit(parts.model, parts.optimizer, parts.schedule, data, [seen, CtrlC()], objective=parts.objective,
             settings=settings, rng=np.random.default_rng(0))
-    assert [epoch for epoch, _, _ in recorder.seen] == [1, 2]
-    assert "val_recon_loss" in recorder.seen[-1][1]
+    assert [epoch for epoch, _, _ in seen.seen] == [1, 2]
+    assert "val_recon_loss" in seen.seen[-1][1]
 
 
 def test_an_interruption_after_the_last_epoch_says_so():
+    from sparsegrad.experiment.recorder import Recorder
     from sparsegrad.experiment.run import Run
 
     run = Run(None, Path("."), epochs=6)
-    run.epochs_done = 6
+    run.recorder = Recorder(None, "run0", Path("."))
+    run.recorder.epochs_logged = 6
     status, reason = run._outcome(KeyboardInterrupt("SIGTERM"))
     assert status == "KILLED" and "after its last epoch (6)" in reason and "epoch 7" not in reason
 

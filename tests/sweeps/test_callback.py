@@ -10,10 +10,10 @@ import pytest
 from hydra.types import RunMode
 from omegaconf import open_dict
 
-import sparsegrad.experiment.run as run_module
 from sparsegrad.experiment.job import Job, train
 from sparsegrad.experiment.run import Run
 from sparsegrad.experiment.sweep import PARENT_FILE, MlflowSweepCallback, parent_run_of, sweep_overrides
+from sparsegrad.experiment.task import run_task
 from sparsegrad.experiment.tracking import Tracker
 from tests.harness import TINY, client_for, copy_store
 from tests.sweeps.test_configs import compose_hydra
@@ -71,8 +71,14 @@ def test_parent_name_includes_the_experiments_sweep(tmp_path):
 
 def test_a_crashing_job_is_failed_and_the_sweep_goes_on(store, tmp_path, caplog):
     tracker = Tracker(store, "sparsegrad")
-    with caplog.at_level(logging.ERROR), Run(tracker, tmp_path / "job", name="job", on_failure="continue") as run:
-        raise ZeroDivisionError("a bug")  # swallowed: the next job runs
+    run = Run(tracker, tmp_path / "job", name="job")
+
+    def job() -> float:
+        with run:
+            raise ZeroDivisionError("a bug")
+
+    with caplog.at_level(logging.ERROR):
+        assert math.isnan(run_task(job, job_of_sweep=True))  # swallowed: the next job runs
     assert run.status == "FAILED" and run.reason == "ZeroDivisionError: a bug"
     assert "ZeroDivisionError: a bug" in caplog.text and "Traceback" in caplog.text  # in the job's log
     got = client_for(store).get_run(run.run_id)
@@ -82,7 +88,7 @@ def test_a_crashing_job_is_failed_and_the_sweep_goes_on(store, tmp_path, caplog)
 def test_ctrl_c_in_a_job_is_killed_and_stops_the_sweep(store, tmp_path):
     tracker = Tracker(store, "sparsegrad")
     with pytest.raises(KeyboardInterrupt):
-        with Run(tracker, tmp_path / "job", name="job", on_failure="continue") as run:
+        with Run(tracker, tmp_path / "job", name="job") as run:
             raise KeyboardInterrupt("SIGTERM")
     assert client_for(store).get_run(run.run_id).info.status == "KILLED"
 
@@ -94,7 +100,7 @@ def test_a_job_with_a_value_out_of_range_gets_a_failed_run_tagged_as_its_sweeps(
     with open_dict(job_cfg):
         del job_cfg["hydra"]
     job = Job(tmp_path / "sweep" / "7", ["sparsity.target=0", "optimizer=sgd"], {"optimizer": "sgd"}, parent, 7)
-    assert math.isnan(train(job_cfg, job))  # no exception: the sweep goes on
+    assert math.isnan(run_task(lambda: train(job_cfg, job), job_of_sweep=True))  # the sweep goes on
     (new,) = client_for(store).search_runs([callback.parent.tracker.experiment_id],
                                            f"tags.mlflow.parentRunId = '{parent}'")
     assert new.info.status == "FAILED" and "sparsity.target=0 is not allowed" in new.data.tags["failure_reason"]
@@ -106,7 +112,7 @@ def test_a_job_with_a_value_out_of_range_gets_a_failed_run_tagged_as_its_sweeps(
 def test_a_sweep_whose_every_job_failed_has_a_failed_parent(started, tmp_path, capsys):
     callback, cfg, store = started
     parent = callback.parent.run_id
-    with Run(Tracker(store, "sparsegrad"), tmp_path / "j", name="j", parent_run_id=parent, on_failure="record"):
+    with pytest.raises(ValueError), Run(Tracker(store, "sparsegrad"), tmp_path / "j", name="j", parent_run_id=parent):
         raise ValueError("boom")
     with pytest.raises(SystemExit) as stopped:
         callback.on_multirun_end(cfg)
@@ -157,27 +163,26 @@ def _a_job(store, tmp_path, parent, number, beta):
     return job_cfg, Job(tmp_path / "sweep" / str(number), [f"beta={beta}"], {}, parent, number)
 
 
-def test_a_job_of_a_sweep_launched_here_ends_in_the_background_and_the_sweep_waits_for_it(started, tmp_path):
+def test_a_job_of_a_sweep_records_its_outcome_and_figures_before_it_returns(started, tmp_path):
     callback, cfg, store = started
     parent = callback.parent.run_id
-    train(*_a_job(store, tmp_path, parent, 0, 0.1))  # returns once trained; its plots are drawn meanwhile
-    assert len(run_module._ending) == 1  # its run ends on a thread of its own
-    callback.on_multirun_end(cfg)
+    train(*_a_job(store, tmp_path, parent, 0, 0.1))  # one thread: everything is written when it returns
     client = client_for(store)
     (child,) = client.search_runs([callback_experiment(client)], f"tags.mlflow.parentRunId = '{parent}'")
-    assert child.info.status == "FINISHED" and client.get_run(parent).info.status == "FINISHED"
+    assert child.info.status == "FINISHED"
     plots = {f.path for f in client.list_artifacts(child.info.run_id, "plots")}
     assert plots == {f"plots/{n}.png" for n in ("activations", "features", "gradients", "loss_curve",
                                                  "reconstructions")}
+    callback.on_multirun_end(cfg)
+    assert client.get_run(parent).info.status == "FINISHED"
 
 
-def test_a_sweep_interrupted_while_a_finished_job_ends_in_the_background_still_records_it(started, tmp_path):
+def test_a_sweep_interrupted_in_its_next_job_keeps_the_finished_one(started, tmp_path):
     callback, cfg, store = started
     parent = callback.parent.run_id
     train(*_a_job(store, tmp_path, parent, 0, 0.1))
     with pytest.raises(KeyboardInterrupt):  # Ctrl-C in the next job
-        with Run(Tracker(store, "sparsegrad"), tmp_path / "sweep" / "1", name="next", parent_run_id=parent,
-                 on_failure="continue"):
+        with Run(Tracker(store, "sparsegrad"), tmp_path / "sweep" / "1", name="next", parent_run_id=parent):
             raise KeyboardInterrupt("SIGTERM")
     callback._abandon()  # what atexit calls
     client = client_for(store)
@@ -185,19 +190,6 @@ def test_a_sweep_interrupted_while_a_finished_job_ends_in_the_background_still_r
                                                            f"tags.mlflow.parentRunId = '{parent}'")}
     assert runs["beta=0.1"].info.status == "FINISHED" and runs["next"].info.status == "KILLED"
     assert len(client.list_artifacts(runs["beta=0.1"].info.run_id, "plots")) == 5
-
-
-def test_jobs_of_a_sweep_launched_elsewhere_end_before_they_return(store, tmp_path):
-    job_cfg, job = _a_job(store, tmp_path, "0" * 32, 3, 0.1)  # (a joblib worker: the sweep ends in its launcher)
-    train(job_cfg, job)
-    assert not run_module._ending
-    (run,) = client_for(store).search_runs([callback_experiment(client_for(store))])
-    assert run.info.status == "FINISHED"
-
-
-def test_only_a_run_that_lets_its_caller_go_on_may_end_in_the_background(store, tmp_path):
-    with pytest.raises(ValueError, match="only a run whose failure lets the caller go on"):
-        Run(Tracker(store, "sparsegrad"), tmp_path, on_failure="exit", ends_in_background=True)
 
 
 def callback_experiment(client) -> str:
@@ -208,6 +200,35 @@ def test_the_callback_with_its_open_parent_can_be_sent_to_a_parallel_launchers_w
     import pickle
 
     callback, cfg, store = started
-    callback.parent.later(lambda: None)  # a background writer, as after the parent's params
     copy = pickle.loads(pickle.dumps(callback))  # what joblib and submitit do with the callbacks
-    assert copy.parent.run_id == callback.parent.run_id and copy.parent._writer is None
+    assert copy.parent.run_id == callback.parent.run_id
+
+
+def sweep_config(tmp_path, uri, *swept):
+    cfg = multirun_config(tmp_path, f"tracking.uri={uri}", *TINY)
+    with open_dict(cfg):
+        cfg.hydra.overrides.task = [f"tracking.uri={uri}", *TINY, *swept]
+    return cfg
+
+
+def test_a_sweep_checks_every_jobs_config_before_its_parent_opens(tmp_path, capsys):
+    cfg = sweep_config(tmp_path, f"sqlite:///{tmp_path}/never.db", "optimizer.lr=0.01,-1")
+    with pytest.raises(SystemExit) as stopped:
+        MlflowSweepCallback().on_multirun_start(cfg)
+    err = capsys.readouterr().err
+    assert stopped.value.code == 2 and err.splitlines() == ["config error: optimizer.lr=-1 is not allowed: "
+                                                             "a finite number > 0"]
+    assert not (tmp_path / "never.db").exists() and parent_run_of(tmp_path / "sweep") is None
+
+
+def test_the_parent_logs_the_sweeps_space_not_one_value_of_it_and_its_provenance(store, tmp_path):
+    callback = MlflowSweepCallback()
+    callback.on_multirun_start(sweep_config(tmp_path, store, "beta=0,0.5"))
+    try:
+        parent = client_for(store).get_run(callback.parent.run_id)
+        assert parent.data.params["sweep.beta"] == "0,0.5" and "beta" not in parent.data.params
+        assert parent.data.params["optimizer.lr"] == "0.01"  # what every job shares
+        assert parent.data.tags["mlflow.source.name"] == "scripts/train.py" and "mlflow.user" in parent.data.tags
+        assert parent.data.tags["sweep_dir"] == str((tmp_path / "sweep").resolve())
+    finally:
+        callback._abandon()

@@ -1,0 +1,66 @@
+"""The model's metrics on held-out images: reconstruction, explained variance and the hidden code's sparsity.
+
+`measure(model, images)` returns a `Validation`; every field of it that is a number is logged
+each epoch under its own name (a new field here is a new metric: nothing else changes).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields
+
+import numpy as np
+
+from sparsegrad.function import no_grad
+from sparsegrad.nn import AutoEncoder
+from sparsegrad.operations.loss import MSELoss
+from sparsegrad.tensor import Tensor
+
+NEAR_ZERO = 0.01  # an activation below this counts as silent
+
+
+@dataclass
+class Validation:
+    """Reconstruction and sparsity of the model on held-out images."""
+
+    val_recon_loss: float
+    explained_variance: float  # 1 - FVU: 1 - sum (x - x_hat)^2 / sum (x - mean x)^2; scale-free
+    l0: float  # hidden units above NEAR_ZERO per image, on average
+    mean_activation: float  # should approach sparsity.target
+    near_zero_fraction: float  # share of activations below NEAR_ZERO
+    dead_units: int  # hidden units below NEAR_ZERO on every image
+    firing_rate: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0))  # per unit: share of images
+
+    def scalars(self) -> dict[str, float]:
+        """The metrics to log: every field that is a number."""
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        return {k: float(v) for k, v in values.items() if isinstance(v, int | float)}
+
+
+def measure(model: AutoEncoder, images: np.ndarray, chunk: int = 10_000) -> Validation:
+    """Reconstruction, explained variance and hidden-unit statistics on `images`, without a graph."""
+    squared_error, hidden_sum, near_zero = 0.0, 0.0, 0
+    pixel_sum = pixel_squares = 0.0  # per pixel, for sum (x - mean x)^2 = sum x^2 - n mean^2 (FVU's denominator)
+    unit_max, firing = None, None
+    with no_grad(), np.errstate(over="ignore", invalid="ignore"):
+        for start in range(0, len(images), chunk):
+            x = images[start:start + chunk]
+            pixel_sum = pixel_sum + x.sum(axis=0, dtype=np.float64)
+            pixel_squares = pixel_squares + np.einsum("ij,ij->j", x, x, dtype=np.float64)
+            hidden = model.encode(Tensor(x))
+            squared_error += float(MSELoss.apply(Tensor(x), model.decode(hidden)).data) * x.size
+            h = hidden.data
+            hidden_sum += float(h.sum())
+            silent = h < NEAR_ZERO
+            near_zero += int(np.count_nonzero(silent))
+            lit = h.shape[0] - silent.sum(axis=0)  # images each unit fires on
+            top = h.max(axis=0)
+            unit_max = top if unit_max is None else np.maximum(unit_max, top)
+            firing = lit if firing is None else firing + lit
+    n, units = len(images), unit_max.size
+    variance = float((pixel_squares - pixel_sum**2 / n).sum())
+    return Validation(val_recon_loss=squared_error / images.size,
+                      explained_variance=1.0 - squared_error / variance if variance > 0 else math.nan,
+                      l0=(n * units - near_zero) / n, mean_activation=hidden_sum / (n * units),
+                      near_zero_fraction=near_zero / (n * units),
+                      dead_units=int(np.count_nonzero(unit_max < NEAR_ZERO)), firing_rate=firing / n)
