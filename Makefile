@@ -3,6 +3,7 @@ PYTHON ?= python3
 PIP := $(PYTHON) -m pip
 ARGS ?=
 PORT ?= 5000
+NOTEBOOK_PORT ?= 8888
 HOST ?= 127.0.0.1
 STORE ?= $(CURDIR)/mlflow.db
 UI_WORKERS ?= 1
@@ -11,7 +12,7 @@ UI_WORKERS ?= 1
 ENV_ID := $(shell $(PYTHON) -c 'import hashlib, sys; print(hashlib.sha1(f"{sys.prefix} {sys.executable}".encode()).hexdigest()[:12])' 2>/dev/null || echo no-python)
 STAMPS := .make/$(ENV_ID)
 
-.PHONY: install install-lib install-dev test test-fast lint format train ui server allowed-hosts bench clean
+.PHONY: install install-lib install-notebooks install-dev notebooks test test-fast lint format train ui server allowed-hosts bench clean
 
 install-lib: $(STAMPS)/lib          ## the library alone (NumPy only), editable
 $(STAMPS)/lib: pyproject.toml
@@ -23,10 +24,15 @@ $(STAMPS)/experiments: pyproject.toml
 	$(PIP) install -e ".[experiments]"
 	@mkdir -p $(STAMPS) && echo $(PYTHON) > $@ && touch $(STAMPS)/lib
 
+install-notebooks: $(STAMPS)/notebooks  ## + JupyterLab and ipywidgets, for notebooks/
+$(STAMPS)/notebooks: pyproject.toml
+	$(PIP) install -e ".[notebooks]"
+	@mkdir -p $(STAMPS) && echo $(PYTHON) > $@ && touch $(STAMPS)/experiments $(STAMPS)/lib
+
 install-dev: $(STAMPS)/dev          ## + test and lint tools
 $(STAMPS)/dev: pyproject.toml
 	$(PIP) install -e ".[dev]"
-	@mkdir -p $(STAMPS) && echo $(PYTHON) > $@ && touch $(STAMPS)/experiments $(STAMPS)/lib
+	@mkdir -p $(STAMPS) && echo $(PYTHON) > $@ && touch $(STAMPS)/notebooks $(STAMPS)/experiments $(STAMPS)/lib
 
 test: install-dev                   ## the whole test suite (what CI runs)
 	$(PYTHON) -m pytest
@@ -42,6 +48,11 @@ format: install-dev
 
 train: install                      ## train with the default config: make train ARGS="optimizer=sgd beta=0.5"
 	$(PYTHON) scripts/train.py $(ARGS)
+
+# As root (a container, CI) Jupyter refuses to start without --allow-root.
+notebooks: install-notebooks        ## JupyterLab on notebooks/ at http://$(HOST):$(NOTEBOOK_PORT): open the link it prints (with its token)
+	$(PYTHON) -m jupyter lab --no-browser --ip $(HOST) --port $(NOTEBOOK_PORT) --notebook-dir $(CURDIR)/notebooks \
+	  $(if $(filter 0,$(shell id -u)),--allow-root)
 
 # MLflow 3's UI opens an experiment on GenAI traces unless its URL says workflowType=machine_learning:
 # `make ui` prints that link for each experiment of the store, and runs without MLflow's job runner
