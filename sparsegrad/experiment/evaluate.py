@@ -26,8 +26,9 @@ from sparsegrad.data import load_data
 from sparsegrad.experiment.blas import blas_threads
 from sparsegrad.experiment.errors import ConfigError, ExperimentError
 from sparsegrad.experiment.metrics import measure
+from sparsegrad.experiment.paths import resolve_data_path
 from sparsegrad.experiment.run import Run
-from sparsegrad.experiment.tracking import EVALUATES_TAG, Tracker, provenance_tags
+from sparsegrad.experiment.tracking import EVALUATES_TAG, Tracker, provenance_tags, sqlite_path
 from sparsegrad.function import no_grad
 from sparsegrad.nn import AutoEncoder, Linear
 from sparsegrad.operations.loss import CrossEntropyLoss
@@ -47,6 +48,8 @@ class TopK:
 
 def validate_settings(cfg: DictConfig) -> None:
     """The evaluation's own keys (data and tracking are checked as for training)."""
+    if OmegaConf.is_missing(cfg, "run"):
+        raise ConfigError("run", "(not given)", "the id of the MLflow run to evaluate: run=<run id>")
     if not isinstance(cfg.run, str) or not cfg.run:
         raise ConfigError("run", cfg.run, "the id of the MLflow run to evaluate (run=<run id>)")
     if not cfg.topk or any(not isinstance(k, int) or k < 1 for k in cfg.topk):
@@ -61,6 +64,11 @@ def validate_settings(cfg: DictConfig) -> None:
 def evaluate(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
     """Score run `cfg.run`; returns the evaluation's metrics."""
     validate_settings(cfg)
+    resolve_data_path(cfg)
+    store = sqlite_path(cfg.tracking.uri)
+    if store is not None and not store.is_file():  # (opening it would create an empty store)
+        raise ConfigError("tracking.uri", cfg.tracking.uri, "a store that exists: train a run into it first, or "
+                          "point tracking.uri at the store that holds the run")
     tracker = Tracker(cfg.tracking.uri, None, cfg.tracking.timeout_s, cfg.tracking.retries)
     trained_cfg, model, scored = _load_run(tracker, cfg.run)
     if cfg.get("data") is not None:
@@ -102,7 +110,7 @@ def _load_run(tracker: Tracker, run_id: str) -> tuple[DictConfig, AutoEncoder, o
     try:
         scored = tracker.get_run(run_id)
     except MlflowException:
-        raise ExperimentError(f"run={run_id}: no such run in {tracker.uri}") from None
+        raise ConfigError("run", run_id, f"the id of a run in {tracker.uri} (no such run there)") from None
     with tempfile.TemporaryDirectory(prefix="sparsegrad-evaluate-") as staging:
         try:
             cfg = OmegaConf.load(tracker.download(run_id, "config.yaml", Path(staging)))

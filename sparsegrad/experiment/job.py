@@ -21,6 +21,7 @@ from sparsegrad.data import check_available, load_data
 from sparsegrad.experiment.blas import blas_threads, resolve_blas_threads
 from sparsegrad.experiment.build import build, build_callbacks
 from sparsegrad.experiment.checkpoint import load_checkpoint
+from sparsegrad.experiment.paths import resolve_data_path
 from sparsegrad.experiment.resume import ResumePoint, find_resume_point
 from sparsegrad.experiment.run import Run
 from sparsegrad.experiment.schema import defines_the_run, validate
@@ -56,6 +57,7 @@ class Job:
 def train(cfg: DictConfig, job: Job) -> float:
     """Train as `cfg` says; returns the final validation reconstruction loss."""
     in_sweep = job.parent_run_id is not None
+    resolve_data_path(cfg)
     if not in_sweep:  # (a sweep checked its jobs' configs and data once, before its parent run opened)
         validate(cfg)
         if not cfg.trainer.resume:

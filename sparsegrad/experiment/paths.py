@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 from omegaconf import OmegaConf
 
@@ -25,3 +26,12 @@ def register_resolvers() -> None:
         OmegaConf.register_new_resolver("project_root", lambda: project_root().as_posix())
     if not OmegaConf.has_resolver("pid"):
         OmegaConf.register_new_resolver("pid", os.getpid, use_cache=True)
+
+
+def resolve_data_path(cfg: Any) -> None:
+    """Make a relative (or `~`) `data.path` absolute, against the working directory it was typed in,
+    so that the run's stored config names the data from anywhere (evaluate.py, a resume, a notebook)."""
+    data = cfg.get("data")
+    path = data.get("path") if data is not None else None
+    if isinstance(path, str):
+        data.path = str(Path(path).expanduser().resolve())

@@ -36,7 +36,7 @@ BUILT_GROUPS = ("model", "optimizer", "schedule", "sparsity")  # made by hydra.u
 # Keys that say how to run and record a run, not what it computes: they name no run, tell no
 # two jobs of a sweep apart, and a resumed run takes them from its command line.
 HOW_NOT_WHAT = ("trainer.progress", "trainer.checkpoint", "trainer.resume", "trainer.blas_threads",
-                "tracking.", "hydra.", "hydra/")
+                "tracking.", "hydra.", "hydra/", "callbacks.", "callbacks=", "+callbacks")
 MAX_WEIGHTS = 10**8  # float32 weights in the model: 400 MB per copy; Adam keeps three
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import fcntl
 import functools
 import json
+import logging
 import os
 import re
 import time
@@ -221,6 +222,9 @@ def _cause(exc: BaseException) -> str:
     errno = re.search(r"\[Errno -?\d+\] [^'\")\]]+", text)
     if errno:
         return errno.group(0).strip()
+    database = re.search(r"\((?:sqlite3|psycopg2|pymysql)\.\w+\) ([^\n\[]+)", text)  # SQLAlchemy's wrapping
+    if database:
+        return database.group(1).strip()
     first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
     return first[:200]
 
@@ -242,6 +246,9 @@ class Tracker:
         from mlflow.tracking import MlflowClient  # mlflow costs seconds to import: only when tracking
 
         self.uri = uri
+        # MLflow's database layer logs each failed query with its traceback before raising it: the
+        # error reaches the user once, as one line (`_reported`), not as 60 lines of SQL first.
+        logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
         with store_lock(uri):  # the first user of a fresh sqlite store makes its tables; the others wait
             self._client = MlflowClient(tracking_uri=uri)
             self.experiment_id = self._experiment_id(experiment) if experiment is not None else None

@@ -184,3 +184,19 @@ def test_validate_names_the_key(make_config, override, key):
     with pytest.raises(ConfigError) as caught:
         validate(make_config(*override.split()))
     assert caught.value.key == key and f"config error: {key}=" in str(caught.value)
+
+
+def test_a_relative_data_path_is_stored_resolved_against_where_it_was_typed(make_config, monkeypatch, tmp_path):
+    from sparsegrad.experiment.paths import resolve_data_path
+
+    monkeypatch.chdir(tmp_path)
+    cfg = make_config("data=idx", "data.path=../shared/data/mnist")
+    resolve_data_path(cfg)  # (what job.train and evaluate do before anything is stored)
+    assert cfg.data.path == str((tmp_path / ".." / "shared" / "data" / "mnist").resolve())
+    home = make_config("data=idx", "data.path=x")
+    home.data.path = "~/digits"
+    resolve_data_path(home)
+    assert home.data.path == str(Path.home() / "digits")
+    unset = make_config()
+    resolve_data_path(unset)
+    assert unset.data.path is None

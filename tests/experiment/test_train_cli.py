@@ -176,6 +176,21 @@ def test_evaluating_a_run_that_does_not_exist_is_one_line(launched, e2e_run, tmp
     uri = store_uri(launched.folder("e2e"))
     outcome = start([str(EVALUATE), "run=0123456789abcdef", f"tracking.uri={uri}",
                      f"hydra.run.dir={tmp_path / 'eval'}"], tmp_path, "evaluate").wait()
-    assert outcome.returncode == 1, outcome
+    assert outcome.returncode == 2, outcome
     (line,) = outcome.error_lines
-    assert "run=0123456789abcdef" in line, line
+    assert line.startswith("config error: run='0123456789abcdef'") and "no such run there" in line, line
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("args, message", [
+    ([], "config error: run='(not given)' is not allowed: the id of the MLflow run to evaluate: run=<run id>"),
+    (["run=0123"], "config error: tracking.uri='sqlite:///"),
+])
+def test_evaluate_without_a_run_or_a_store_is_one_line_and_creates_nothing(args, message, tmp_path):
+    db = tmp_path / "nowhere" / "mlflow.db"
+    outcome = start([str(EVALUATE), *args, f"tracking.uri=sqlite:///{db}", f"hydra.run.dir={tmp_path / 'eval'}"],
+                    tmp_path, "evaluate").wait()
+    assert outcome.returncode == 2, outcome
+    assert outcome.stderr.strip().splitlines()[0].startswith(message), outcome.stderr
+    assert len(outcome.stderr.strip().splitlines()) == 1 and "Error executing job" not in outcome.stderr
+    assert not db.exists() and not db.parent.exists()

@@ -9,6 +9,7 @@ left alone (`reference`, in harness.py).
 from __future__ import annotations
 
 import signal
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -107,6 +108,13 @@ def test_a_resumed_run_ends_as_the_uninterrupted_run(scenarios, case, tmp_path):
     for key in ("loss", "val_recon_loss", "lr"):
         got = history(ws.client("killed"), run.info.run_id, key)
         assert got == history(ref_ws.client("run"), ref_run.info.run_id, key), key
+    # The checkpoint stored at the interruption is replaced by the final one (not left at its epoch).
+    from sparsegrad.experiment.checkpoint import checkpoint_epoch
+
+    (tmp_path / "final").mkdir()
+    stored = ws.client("killed").download_artifacts(run.info.run_id, "checkpoint/checkpoint.npz",
+                                                    str(tmp_path / "final"))
+    assert checkpoint_epoch(Path(stored)) == len(got)
 
 
 @scenario

@@ -73,6 +73,28 @@ def test_a_server_that_dies_mid_run_ends_the_job_in_a_minute_and_the_run_resumes
     assert final.info.status == "FINISHED"
 
 
+@scenario
+def store_deleted(ws: Workspace):
+    """The sqlite store's folder removed under a running job (a cleanup gone wrong, a disk unmounted)."""
+    import shutil
+
+    uri = f"tracking.uri={store_uri(ws.path / 'gone' / 'mlflow.db')}"
+    job = ws.start("job", *LONG, uri, store=None)
+    wait_for(ws.path / "job" / "checkpoint.npz", job)
+    shutil.rmtree(ws.path / "gone")
+    return ws, job.wait()
+
+
+def test_a_store_deleted_mid_run_ends_the_job_in_one_line_keeping_its_checkpoint(scenarios):
+    ws, outcome = scenarios("store_deleted")
+    assert outcome.returncode == 1, outcome
+    assert "Traceback" not in outcome.stderr, outcome
+    (line,) = outcome.error_lines  # (MLflow's database layer logged 190 lines of SQL and traceback first)
+    assert line.startswith("error: the MLflow tracking store sqlite:///") and "failed: " in line, line
+    assert "the checkpoint of epoch" in line and "trainer.resume=" in line, line
+    assert (ws.path / "job" / "checkpoint.npz").is_file()
+
+
 @pytest.mark.parametrize("uri, allowed", [
     ("sqlit:///x.db", "sqlite:///PATH"),
     ("postgresql://db/mlflow", "sqlite:///PATH"),
