@@ -37,16 +37,24 @@ class Validation:
         return {k: float(v) for k, v in values.items() if isinstance(v, int | float)}
 
 
-def measure(model: AutoEncoder, images: np.ndarray, chunk: int = 10_000) -> Validation:
+def total_variance(images: np.ndarray, chunk: int = 10_000) -> float:
+    """sum over pixels and images of (x - mean x)^2, explained variance's denominator (the data's alone:
+    `fit` computes it once)."""
+    pixel_sum = pixel_squares = 0.0  # per pixel: sum (x - mean x)^2 = sum x^2 - n mean^2
+    for start in range(0, len(images), chunk):
+        x = images[start:start + chunk]
+        pixel_sum = pixel_sum + x.sum(axis=0, dtype=np.float64)
+        pixel_squares = pixel_squares + np.einsum("ij,ij->j", x, x, dtype=np.float64)
+    return float((pixel_squares - pixel_sum**2 / len(images)).sum())
+
+
+def measure(model: AutoEncoder, images: np.ndarray, chunk: int = 10_000, variance: float | None = None) -> Validation:
     """Reconstruction, explained variance and hidden-unit statistics on `images`, without a graph."""
     squared_error, hidden_sum, near_zero = 0.0, 0.0, 0
-    pixel_sum = pixel_squares = 0.0  # per pixel, for sum (x - mean x)^2 = sum x^2 - n mean^2 (FVU's denominator)
     unit_max, firing = None, None
     with no_grad(), np.errstate(over="ignore", invalid="ignore"):
         for start in range(0, len(images), chunk):
             x = images[start:start + chunk]
-            pixel_sum = pixel_sum + x.sum(axis=0, dtype=np.float64)
-            pixel_squares = pixel_squares + np.einsum("ij,ij->j", x, x, dtype=np.float64)
             hidden = model.encode(Tensor(x))
             squared_error += float(MSELoss.apply(Tensor(x), model.decode(hidden)).data) * x.size
             h = hidden.data
@@ -58,7 +66,7 @@ def measure(model: AutoEncoder, images: np.ndarray, chunk: int = 10_000) -> Vali
             unit_max = top if unit_max is None else np.maximum(unit_max, top)
             firing = lit if firing is None else firing + lit
     n, units = len(images), unit_max.size
-    variance = float((pixel_squares - pixel_sum**2 / n).sum())
+    variance = total_variance(images, chunk) if variance is None else variance
     return Validation(val_recon_loss=squared_error / images.size,
                       explained_variance=1.0 - squared_error / variance if variance > 0 else math.nan,
                       l0=(n * units - near_zero) / n, mean_activation=hidden_sum / (n * units),

@@ -29,7 +29,7 @@ from sparsegrad.experiment.callback import Callback, TrainState
 from sparsegrad.experiment.denormals import flush_denormals
 from sparsegrad.experiment.errors import TrainingDiverged
 from sparsegrad.experiment.interrupts import held_interrupts
-from sparsegrad.experiment.metrics import measure
+from sparsegrad.experiment.metrics import measure, total_variance
 from sparsegrad.nn import AutoEncoder
 from sparsegrad.nn.clip import clip_grad_norm
 from sparsegrad.optim import Optimizer, Schedule
@@ -65,6 +65,7 @@ def fit(model: AutoEncoder, optimizer: Optimizer, schedule: Schedule, data: Data
     state = TrainState(model, optimizer, schedule, rng, data, settings.epochs, recorder,  # type: ignore[arg-type]
                        epochs_done, {k: list(v) for k, v in (history or {}).items()})
     ordered = [c for c in callbacks if not c.runs_last] + [c for c in callbacks if c.runs_last]
+    variance = total_variance(data.test_images)  # (the data's: once, not every epoch)
     with flush_denormals(settings.flush_denormals):
         for callback in ordered:
             callback.on_fit_start(state)
@@ -76,7 +77,7 @@ def fit(model: AutoEncoder, optimizer: Optimizer, schedule: Schedule, data: Data
             schedule.step()
             with held_interrupts():  # the epoch's end (checkpoint and metrics) is never cut in half
                 state.epoch = epoch
-                state.validation = measure(model, data.test_images)
+                state.validation = measure(model, data.test_images, variance=variance)
                 for key, value in {**row, **state.validation.scalars()}.items():
                     state.log(key, value)
                 for callback in ordered:
