@@ -1,4 +1,5 @@
-"""Activations: ReLU, Sigmoid, Tanh, LogSoftmax. Each saves its output, which is all its backward needs."""
+"""Activations: ReLU, Sigmoid, Tanh, LogSoftmax, TopK. Each saves what its backward needs: its output (TopK: where
+the kept values are)."""
 
 # ruff: noqa: N805 (an op's first argument is its context, ctx, as in PyTorch)
 
@@ -6,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from sparsegrad.checks import check
 from sparsegrad.function import Function
 
 
@@ -86,3 +88,23 @@ class LogSoftmax(Function):
         out, axis = ctx.saved_tensors
         # d out_i / d a_j = [i == j] - softmax_j, so grad_a = grad - softmax * sum(grad)
         return grad - np.exp(out) * grad.sum(axis=axis, keepdims=True)
+
+
+class TopK(Function):
+    """each row's k largest values, the rest 0: `TopK.apply(a, k=k)` (Gao et al. 2024's sparse codes)"""
+
+    def forward(ctx, a, k):
+        check(isinstance(k, int) and 1 <= k <= a.shape[-1], "k", k, f"an integer in [1, {a.shape[-1]}]")
+        # out_ij = a_ij if a_ij is among the k largest of row i, else 0 (ties: any k of them)
+        kept = np.argpartition(a, a.shape[-1] - k, axis=-1)[..., -k:]  # their column indices, unordered
+        out = np.zeros_like(a)
+        np.put_along_axis(out, kept, np.take_along_axis(a, kept, axis=-1), axis=-1)
+        ctx.save_for_backward(kept)
+        return out
+
+    def backward(ctx, grad):
+        (kept,) = ctx.saved_tensors
+        # d out_ij / d a_ij = 1 where a_ij was kept, 0 elsewhere: the gradient reaches the kept values only
+        out = np.zeros_like(grad)
+        np.put_along_axis(out, kept, np.take_along_axis(grad, kept, axis=-1), axis=-1)
+        return out
