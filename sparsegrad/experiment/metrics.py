@@ -2,6 +2,15 @@
 
 `measure(model, images)` returns a `Validation`; every field of it that is a number is logged
 each epoch under its own name (a new field here is a new metric: nothing else changes).
+
+"Active" means one thing for every hidden unit, sigmoid, ReLU or TopK: an activation of at least
+NEAR_ZERO (0.01). Not "nonzero": a sigmoid unit is never exactly 0 (float32 flushes it only below
+an input of -70), so every sigmoid code would count all 64 units active and the KL penalty's effect
+would not show at all. A ReLU or TopK unit that is off is exactly 0, so for them the threshold only
+moves the rare values in (0, 0.01) to "off" (docs/results/sparsity_methods.md measures how many).
+On it rest `l0` (active units per image), `dead_units` (active on no validation image) and
+`dense_units` (active on more than DENSE_ABOVE of them), and `firing_rate`, each unit's share
+of images, drawn as the feature-density histogram (callbacks/image_log.py).
 """
 
 from __future__ import annotations
@@ -17,6 +26,10 @@ from sparsegrad.operations.loss import MSELoss
 from sparsegrad.tensor import Tensor
 
 NEAR_ZERO = 0.01  # an activation below this counts as silent
+# A unit active on more than half the images is "dense": its silence, not its firing, is the rarer event,
+# so it acts more like a bias than a feature. (Even TopK's k = 20 of 64 averages 31%; the seed's
+# sigmoid units, active on nearly every image, are all dense.)
+DENSE_ABOVE = 0.5
 
 
 @dataclass
@@ -29,6 +42,7 @@ class Validation:
     mean_activation: float  # should approach sparsity.target
     near_zero_fraction: float  # share of activations below NEAR_ZERO
     dead_units: int  # hidden units below NEAR_ZERO on every image
+    dense_units: int  # hidden units active on more than DENSE_ABOVE of the images
     firing_rate: np.ndarray = field(repr=False, default_factory=lambda: np.zeros(0))  # per unit: share of images
 
     def scalars(self) -> dict[str, float]:
@@ -71,4 +85,5 @@ def measure(model: AutoEncoder, images: np.ndarray, chunk: int = 10_000, varianc
                       explained_variance=1.0 - squared_error / variance if variance > 0 else math.nan,
                       l0=(n * units - near_zero) / n, mean_activation=hidden_sum / (n * units),
                       near_zero_fraction=near_zero / (n * units),
-                      dead_units=int(np.count_nonzero(unit_max < NEAR_ZERO)), firing_rate=firing / n)
+                      dead_units=int(np.count_nonzero(unit_max < NEAR_ZERO)),
+                      dense_units=int(np.count_nonzero(firing > DENSE_ABOVE * n)), firing_rate=firing / n)
