@@ -26,7 +26,7 @@ from sparsegrad.experiment.trainer import Settings, fit
 from .conftest import compose_config
 
 EPOCH_METRICS = ("loss", "recon_loss", "sparsity_loss", "val_recon_loss", "explained_variance", "l0",
-                 "mean_activation", "near_zero_fraction", "dead_units", "lr", "epoch_time_s")
+                 "mean_activation", "near_zero_fraction", "dead_units", "dense_units", "lr", "epoch_time_s")
 
 # --- tracking ---------------------------------------------------------------------------------
 
