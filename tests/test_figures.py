@@ -15,6 +15,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.image import imread
 
 from sparsegrad.experiment import plots
+from sparsegrad.experiment.callbacks.gradient_monitor import metric_name
 from sparsegrad.experiment.compare import Columns, JobSummary, add_speedups, convergence_figure
 
 CAPTION = ("run +experiment/sparsity_sweep=beta0.01_target0.05,experiment=sparsity_sweep,data=mnist_sample,"
@@ -27,8 +28,8 @@ rng = np.random.default_rng(0)
 IMAGES = rng.random((10, 784)).astype(np.float32)
 HIDDEN = rng.beta(0.5, 4.0, (500, 64)).astype(np.float32)
 DECODER = rng.normal(size=(64, 784)).astype(np.float32)
-HISTORY = {f"{kind}/{p}": list(np.geomspace(a, a / 3, 20)) for kind, a in
-           (("grad_norm", 0.02), ("weight_norm", 30.0), ("update_ratio", 3e-3))
+HISTORY = {metric_name(kind, p): list(np.geomspace(a, a / 3, 20)) for kind, a in
+           (("grad_norm", 0.02), ("norm", 30.0), ("update_ratio", 3e-3))
            for p in ("encoder.0.weight", "encoder.0.bias", "decoder.0.weight", "decoder.0.bias")}
 
 FIGURES = {

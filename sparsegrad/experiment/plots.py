@@ -100,8 +100,9 @@ def reconstructions(originals: np.ndarray, recon: np.ndarray, path: Path, side: 
 
 def gradients(history: dict[str, list[float]], path: Path, title: str = "") -> Path:
     """Per parameter over the epochs: gradient norm, weight norm, update-to-weight ratio (log scales)."""
-    kinds = (("grad_norm/", "gradient norm (mean over sampled steps)"), ("weight_norm/", "weight norm"),
-             ("update_ratio/", "update norm / weight norm"))
+    # (the gradient monitor's names, callbacks/gradient_monitor.metric_name: weights.KIND.PARAM)
+    kinds = (("weights.grad_norm.", "gradient norm (mean over sampled steps)"), ("weights.norm.", "weight norm"),
+             ("weights.update_ratio.", "update norm / weight norm"))
     fig, axes = _figure((15, 4.4), title or "gradients per parameter", 140, 3, axis_titles=True)
     for ax, (prefix, label) in zip(axes, kinds):
         for key, values in sorted(history.items()):

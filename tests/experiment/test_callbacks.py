@@ -9,6 +9,7 @@ import pytest
 from sparsegrad.data import Dataset
 from sparsegrad.experiment.build import build
 from sparsegrad.experiment.callbacks import Callback, EarlyStopping, Figures, GradientMonitor, ImageLog
+from sparsegrad.experiment.callbacks.gradient_monitor import metric_name
 from sparsegrad.experiment.metrics import measure
 from sparsegrad.experiment.tracking import provenance_tags
 from sparsegrad.experiment.trainer import Settings, fit
@@ -46,7 +47,7 @@ def test_training_with_clipping_keeps_every_sampled_gradient_norm_under_the_boun
     state = fit(parts.model, parts.optimizer, parts.schedule, data, [monitor], objective=parts.objective,
                 settings=settings, rng=np.random.default_rng(0))
     for name, _ in parts.model.named_parameters():  # each one's norm is at most the global norm
-        assert max(state.history[f"grad_norm_max/{name}"]) <= 1e-3 * (1 + 1e-4)
+        assert max(state.history[metric_name("grad_norm_max", name)]) <= 1e-3 * (1 + 1e-4)
 
 
 class Spy(Callback):
@@ -78,11 +79,32 @@ def test_gradient_monitor_records_each_parameters_norms_per_epoch():
                 settings=settings, rng=np.random.default_rng(0))
     for name, p in parts.model.named_parameters():
         assert len(spy.grads[name]) == 2  # 5 steps, sampled at the first and the third
-        assert state.history[f"grad_norm/{name}"] == pytest.approx([np.mean(spy.grads[name])], rel=1e-5)
-        assert state.history[f"grad_norm_max/{name}"] == pytest.approx([max(spy.grads[name])], rel=1e-5)
-        assert state.history[f"update_ratio/{name}"] == pytest.approx([np.mean(spy.ratios[name])], rel=1e-4)
-        assert state.history[f"weight_norm/{name}"] == pytest.approx([np.linalg.norm(p.data)], rel=1e-5)
-    assert f"grad_norm/{name}" in state.last()
+        assert state.history[metric_name("grad_norm", name)] == pytest.approx([np.mean(spy.grads[name])], rel=1e-5)
+        assert state.history[metric_name("grad_norm_max", name)] == pytest.approx([max(spy.grads[name])], rel=1e-5)
+        assert state.history[metric_name("update_ratio", name)] == pytest.approx([np.mean(spy.ratios[name])], rel=1e-4)
+        assert state.history[metric_name("norm", name)] == pytest.approx([np.linalg.norm(p.data)], rel=1e-5)
+    assert metric_name("grad_norm", name) in state.last()
+
+
+def mlflow_run_page_order(keys):
+    """The charts of a run's Model metrics tab in MLflow 3.17's order (RunsChartsCardConfig.
+    getBaseChartAndSectionConfigs): a section per prefix (the key's part before its last "/"), named
+    sections sorted by name above "Model metrics" (keys without "/"), charts sorted by key in each."""
+    sections = {}
+    for key in sorted(keys):
+        sections.setdefault(key.rpartition("/")[0], []).append(key)
+    return [(name or "Model metrics", sections[name]) for name in sorted(sections, key=lambda n: (n == "", n))]
+
+
+def test_a_runs_page_opens_on_the_losses_and_the_gradient_charts_follow():
+    parts, data, settings = tiny(epochs=1)
+    state = fit(parts.model, parts.optimizer, parts.schedule, data, [GradientMonitor()], objective=parts.objective,
+                settings=settings, rng=np.random.default_rng(0))
+    (first, charts), *others = mlflow_run_page_order(state.history)
+    assert first == "Model metrics" and not others, [name for name, _ in [(first, charts), *others]]
+    losses = [charts.index(k) for k in ("loss", "recon_loss", "sparsity_loss", "val_recon_loss")]
+    gradients = [i for i, k in enumerate(charts) if k.startswith("weights.")]
+    assert len(gradients) == 16 and max(losses) < min(gradients), charts
 
 
 def test_explained_variance_and_l0_against_their_definitions():

@@ -17,8 +17,9 @@ from tests.harness import ROOT, run_statuses, start, store_uri
 from .conftest import CONFIG_ERRORS, E2E_OVERRIDES, compose_config
 
 EPOCH_METRICS = ("loss", "recon_loss", "sparsity_loss", "val_recon_loss", "mean_activation", "lr", "epoch_time_s",
-                 "explained_variance", "l0", "grad_norm/encoder.0.weight", "grad_norm_max/decoder.0.bias",
-                 "weight_norm/encoder.0.weight", "update_ratio/decoder.0.weight")
+                 "explained_variance", "l0", "weights.grad_norm.encoder.0.weight",
+                 "weights.grad_norm_max.decoder.0.bias", "weights.norm.encoder.0.weight",
+                 "weights.update_ratio.decoder.0.weight")
 PLOTS = ("loss_curve.png", "reconstructions.png", "features.png", "activations.png", "gradients.png")
 
 
