@@ -50,9 +50,15 @@ def sweep_overrides(config: DictConfig) -> list[str]:
     return given + [f"{k}={v}" for k, v in params.items() if k not in keys]
 
 
+def is_study(config: DictConfig) -> bool:
+    """Whether the sweep is an Optuna study (hydra/sweeper=optuna), not a grid."""
+    return str(OmegaConf.select(config, "hydra.sweeper._target_") or "").endswith("OptunaSweeper")
+
+
 def check_jobs(config: DictConfig) -> dict[str, str]:
-    """Compose and validate the config of every job the basic sweeper will launch (raising the first
-    error); the swept keys and the values each takes ({"beta": "0,0.1,1"})."""
+    """Compose and validate the config of every job the basic sweeper will launch, or for a study the
+    corners of its space (every bound and choice), raising the first error; the swept keys and the
+    values each takes ({"beta": "0,0.1,1"}, {"optimizer.lr": "tag(log,interval(0.0001,0.1))"})."""
     from hydra import compose, initialize_config_dir
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
     from hydra.core.global_hydra import GlobalHydra
@@ -62,11 +68,18 @@ def check_jobs(config: DictConfig) -> dict[str, str]:
     from sparsegrad.experiment.schema import validate
 
     parsed = OverridesParser.create().parse_overrides(sweep_overrides(config))
-    space = {o.get_key_element().lstrip("+~"): ",".join(o.sweep_string_iterator()) for o in parsed
-             if o.is_sweep_override()}
-    if not str(OmegaConf.select(config, "hydra.sweeper._target_") or "").endswith("BasicSweeper"):
+    space = {o.get_key_element().lstrip("+~"): ",".join(o.sweep_string_iterator()) if o.is_discrete_sweep()
+             else o.input_line.split("=", 1)[1] for o in parsed if o.is_sweep_override()}
+    if is_study(config):
+        from sparsegrad.experiment.tuning.space import parse_space
+        from sparsegrad.experiment.tuning.sweeper import settings_of
+
+        settings_of(config)  # (the sweeper's own settings)
+        jobs = parse_space(sweep_overrides(config)).corners()
+    elif str(OmegaConf.select(config, "hydra.sweeper._target_") or "").endswith("BasicSweeper"):
+        (jobs,) = BasicSweeper.split_arguments(parsed, None)
+    else:
         return space  # (another sweeper makes its jobs itself: each job checks its own)
-    (jobs,) = BasicSweeper.split_arguments(parsed, None)
     name = config.hydra.job.config_name or "config"
 
     def check_all() -> None:
@@ -160,6 +173,10 @@ class MlflowSweepCallback(Callback):
         try:
             with parent:
                 table = report_sweep(parent.tracker, parent.run_id, out_dir)
+                if is_study(config):
+                    from sparsegrad.experiment.tuning.report import report_study
+
+                    report_study(parent.recorder, config, out_dir)
                 failed = [r for r in table if r["status"] != "FINISHED"]
                 parent.recorder.set_tags({JOBS_TAG: str(len(table)), JOBS_FAILED_TAG: str(len(failed))})
                 if len(failed) == len(table):
@@ -171,6 +188,8 @@ class MlflowSweepCallback(Callback):
             raise RunFailed(f"{parent.reason or exc}{retry}") from None
         log.info("sweep comparison: %s and %s (also on the parent run %s)",
                  out_dir / "summary.csv", out_dir / "convergence.png", parent.run_id)
-        if failed:  # every job ran; the exit code still says that not all of them made it
+        if failed and is_study(config):  # (a study's failed trials are part of its search: FAIL in Optuna)
+            log.warning("%d of %d trials failed (FAIL in Optuna, FAILED in MLflow)", len(failed), len(table))
+        elif failed:  # every job ran; the exit code still says that not all of them made it
             exit_with(f"error: {len(failed)} of {len(table)} jobs did not finish (FAILED in MLflow and in "
                       f"{out_dir / 'summary.csv'}); the others are compared there", EXIT_FAILED)

@@ -44,6 +44,7 @@ OVERRIDES_TAG = "sparsegrad.overrides"  # a job's command-line overrides (JSON l
 CHOICES_TAG = "sparsegrad.choices"  # its config-group choices (JSON object)
 SWEEP_JOB_TAG = "sweep_job"  # a job's number in its sweep
 JOBS_TAG, JOBS_FAILED_TAG = "jobs", "jobs_failed"  # on a sweep's parent when it ends
+STUDY_TAG_PREFIX = "optuna."  # on a study's parent run: optuna.study_name, optuna.storage, optuna.trials_PRUNED, ...
 STOPPED_TAG = "sparsegrad.stopped"  # a run a callback stopped early: why, and at which epoch
 EVALUATES_TAG = "sparsegrad.evaluates"  # on an evaluation run: the run whose model it scores
 # The experiment is one of model training: MLflow 3's UI then opens it on its runs (not on GenAI traces).

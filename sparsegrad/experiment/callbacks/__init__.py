@@ -7,6 +7,7 @@ from sparsegrad.experiment.callbacks.figures import Figures
 from sparsegrad.experiment.callbacks.gradient_monitor import GradientMonitor
 from sparsegrad.experiment.callbacks.image_log import ImageLog
 from sparsegrad.experiment.callbacks.metric_logger import MetricLogger
+from sparsegrad.experiment.callbacks.pruning import OptunaPruning
 
 __all__ = ["Callback", "TrainState", "ModelCheckpoint", "MetricLogger", "GradientMonitor", "ImageLog", "Figures",
-           "EarlyStopping"]
+           "EarlyStopping", "OptunaPruning"]

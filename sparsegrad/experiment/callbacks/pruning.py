@@ -1,0 +1,37 @@
+"""Pruning: an Optuna trial's objective reported after every epoch, and the trial stopped when the study's
+pruner says so. The Optuna sweeper adds it to each trial's job (`+callbacks.pruning...`)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from sparsegrad.experiment.callback import Callback, TrainState
+
+
+class OptunaPruning(Callback):
+    """Reports `monitor` of each epoch to trial number `trial` of the study `study_name` in `storage`."""
+
+    def __init__(self, storage: str, study_name: str, trial: int, monitor: str = "val_recon_loss") -> None:
+        self.storage, self.study_name, self.trial, self.monitor = storage, study_name, trial, monitor
+        self._trial: Any = None
+
+    def on_fit_start(self, state: TrainState) -> None:
+        import optuna
+
+        from sparsegrad.experiment.tuning.study import open_storage
+
+        study = optuna.load_study(study_name=self.study_name, storage=open_storage(self.storage))
+        trial_id = study._storage.get_trial_id_from_study_id_trial_number(study._study_id, self.trial)
+        self._trial = optuna.trial.Trial(study, trial_id)
+        if state.recorder is not None:
+            self._trial.set_user_attr("mlflow_run_id", state.recorder.run_id)
+
+    def on_epoch_end(self, state: TrainState) -> None:
+        value = state.metrics.get(self.monitor, math.nan)
+        if math.isfinite(value):
+            self._trial.report(value, state.epoch)
+        self._trial.set_user_attr("epochs", state.epoch)
+        if self._trial.should_prune():
+            self._trial.set_user_attr("pruned_at_epoch", state.epoch)
+            state.stop("pruned")
