@@ -1,4 +1,4 @@
-"""Compare runs: convergence curves, a summary table (printed, CSV) and speed-ups.
+"""Compare runs: convergence curves, the sparsity-fidelity frontier, a summary table (printed, CSV) and speed-ups.
 
 Used at the end of a sweep (on its parent run) and by `scripts/compare.py` for
 any runs. Every job is one row, FAILED ones included and marked so.
@@ -15,6 +15,13 @@ sampled every trainer.log_every_n_steps steps only. `speedup` is the slowest
 job's epochs-to-threshold divided by this job's. It is counted in epochs, passes
 over the training data, which cost the same for every optimizer: in steps,
 full-batch gd would look hundreds of times faster than it is.
+
+The frontier (Gao et al. 2024's comparison of sparse autoencoders): each finished job's final L0
+(active hidden units per validation image) against its explained variance, one point per job,
+coloured by its sparsity method (`method_of`: TopK, ReLU + L1, sigmoid + KL, ...), and each
+method's Pareto front (the jobs no other job of the method beats on both) drawn as a line.
+The summary's `method`, `l0`, `explained_variance`, `dead_units` and `dense_units` columns
+hold the same numbers.
 """
 
 from __future__ import annotations
@@ -29,7 +36,7 @@ from typing import TYPE_CHECKING
 
 from matplotlib import colormaps
 from matplotlib.figure import Figure  # no pyplot: no global backend, so notebooks keep theirs
-from matplotlib.ticker import MaxNLocator
+from matplotlib.ticker import FixedLocator, MaxNLocator, NullFormatter, ScalarFormatter
 
 from sparsegrad.experiment.schema import defines_the_run
 from sparsegrad.experiment.tracking import CHOICES_TAG, FAILURE_TAG, OVERRIDES_TAG, STEPS_TAG, Tracker
@@ -38,8 +45,9 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from mlflow.entities import Run
 
-CURVES = ("loss", "val_recon_loss", "mean_activation")
+CURVES = ("loss", "val_recon_loss", "mean_activation", "l0", "explained_variance", "dead_units", "dense_units")
 IGNORED_GROUPS = ("hydra/", "experiment/")  # an experiment's own groups show as what they select
+FRONTIER = "frontier.png"  # beside convergence.png: L0 against explained variance
 # Training images per dataset, when a run did not record its steps per epoch (data.limit caps them).
 TRAIN_IMAGES = {"mnist": 60_000, "fashion_mnist": 60_000, "mnist_sample": 4_000}
 
@@ -181,12 +189,19 @@ def rows(jobs: list[JobSummary], columns: Columns) -> list[dict[str, object]]:
     table = []
     for j in jobs:
         row = columns.values(j)
-        row.update(status=j.status, final_loss=j.final("loss"), val_recon_loss=j.final("val_recon_loss"),
-                   mean_activation=j.final("mean_activation"), epochs_to_threshold=j.epochs_to_threshold,
+        row.update(status=j.status, method=method_of(j), final_loss=j.final("loss"),
+                   val_recon_loss=j.final("val_recon_loss"), mean_activation=j.final("mean_activation"),
+                   l0=j.final("l0"), explained_variance=j.final("explained_variance"),
+                   dead_units=_count(j.final("dead_units")), dense_units=_count(j.final("dense_units")),
+                   epochs_to_threshold=j.epochs_to_threshold,
                    steps_to_threshold=j.steps_to_threshold, speedup=j.speedup, run_id=j.run_id,
                    run_name=j.name, failure_reason=j.failure_reason)
         table.append(row)
     return table
+
+
+def _count(value: float) -> int | None:
+    return int(value) if math.isfinite(value) else None
 
 
 PRINTED_WITHOUT = ("run_name", "failure_reason")  # in the CSV, too wide for the terminal
@@ -326,15 +341,109 @@ def _plot_tradeoff(ax: Axes, jobs: list[JobSummary], x_key: str, other: list[str
     _legend_below(ax, len(ax.get_legend_handles_labels()[0]))
 
 
+# --- the sparsity-fidelity frontier ---------------------------------------------------------------
+
+def _is_null(value: str | None) -> bool:
+    return value in (None, "null", "None", "")
+
+
+def method_of(job: JobSummary) -> str:
+    """How the job makes its codes sparse, from its config: `TopK`, `ReLU + L1`, `sigmoid + KL`, or
+    `<activation>, no penalty` (no sparsity penalty, or beta 0)."""
+    p = job.params
+    activation = p.get("model.hidden_activation", "sigmoid")
+    if activation == "topk":
+        return "TopK"
+    penalty = p.get("sparsity._target_")
+    try:
+        weighted = float(p.get("beta", "0")) > 0
+    except ValueError:
+        weighted = False
+    if _is_null(penalty) or not weighted:
+        return f"{activation}, no penalty"
+    name = penalty.rsplit(".", 1)[-1].removesuffix("Sparsity")  # sparsegrad.nn.sparsity.L1Sparsity: L1
+    return f"{'ReLU' if activation == 'relu' else activation} + {name}"
+
+
+def knob_of(job: JobSummary) -> str:
+    """The method's own knob and its value: `k=10` for TopK, `beta=0.1` for a penalty ('' for none)."""
+    if job.params.get("model.hidden_activation") == "topk":
+        return f"k={job.params.get('model.k')}"
+    return f"beta={job.params.get('beta')}" if "no penalty" not in method_of(job) else ""
+
+
+def pareto_front(points: list[tuple[float, float]]) -> list[int]:
+    """Indices of the points no other point beats on both (lower L0 at least as high explained
+    variance, or higher at no more L0), sorted by L0: the method's best trade-offs."""
+    order = sorted(range(len(points)), key=lambda i: (points[i][0], -points[i][1]))
+    front, best = [], -math.inf
+    for i in order:
+        if points[i][1] > best:
+            front.append(i)
+            best = points[i][1]
+    return front
+
+
+def _on_frontier(job: JobSummary) -> bool:
+    return job.finished and all(math.isfinite(job.final(k)) for k in ("l0", "explained_variance"))
+
+
+def frontier_figure(jobs: list[JobSummary], title: str = "") -> Figure:
+    """L0 (log scale) against explained variance: a point per finished job, a line per method's Pareto front."""
+    shown = [j for j in jobs if _on_frontier(j)]
+    methods = sorted({method_of(j) for j in shown})
+    fig = Figure(figsize=(8.5, 6.2 + 0.16 * math.ceil(len(methods) / 2)), layout="constrained")
+    fig.suptitle(_heading(f"sparsity-fidelity frontier: {title}" if title else "sparsity-fidelity frontier",
+                          jobs, 100), fontsize=10)
+    ax = fig.subplots()
+    for n, method in enumerate(methods):
+        members = [j for j in shown if method_of(j) == method]
+        points = [(j.final("l0"), j.final("explained_variance")) for j in members]
+        color, marker = f"C{n % 10}", "osD^v<>p*h"[n % 10]
+        front = pareto_front(points)
+        ax.plot([points[i][0] for i in front], [points[i][1] for i in front], "-", color=color, linewidth=1.5,
+                alpha=0.8)
+        ax.plot([x for x, _ in points], [y for _, y in points], marker, color=color, linestyle="none",
+                markersize=7, label=f"{method} ({len(members)} jobs; line: its Pareto front)")
+        for j, (x, y) in zip(members, points):
+            if knob_of(j):
+                ax.annotate(knob_of(j), (x, y), textcoords="offset points", xytext=(5, 4), fontsize=7,
+                            color=color)
+    if shown and min(j.final("l0") for j in shown) > 0:
+        ax.set_xscale("log")  # units counted plainly (5, 10, 20), not as 6x10^0
+        ax.xaxis.set_major_locator(FixedLocator([1, 2, 3, 5, 10, 20, 30, 50, 100, 200, 500, 1000]))
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.xaxis.set_minor_formatter(NullFormatter())
+    missing = len(jobs) - len(shown)
+    if not shown:
+        ax.text(0.5, 0.5, "no finished job logged l0 and explained_variance", ha="center", va="center",
+                transform=ax.transAxes)
+    ax.set(xlabel="L0: active hidden units per validation image (activation >= 0.01), final epoch",
+           ylabel="explained variance on the validation images, final epoch",
+           title="up and to the left is better" + (f" ({missing} of the jobs not shown: not FINISHED, or no L0 logged)"
+                                                    if missing else ""))
+    ax.grid(True, which="both", alpha=0.3)
+    _legend_below(ax, len(ax.get_legend_handles_labels()[0]))
+    return fig
+
+
+def plot_frontier(jobs: list[JobSummary], path: Path, title: str = "") -> Path:
+    """`frontier_figure` saved as the PNG `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frontier_figure(jobs, title).savefig(path, dpi=100)
+    return path
+
+
 def compare(tracker: Tracker, runs: list[Run], out_dir: Path, threshold: float | None = None,
             title: str = "") -> tuple[list[dict[str, object]], Path, Path]:
-    """Summary table, `summary.csv` and `convergence.png` in `out_dir` for `runs`; prints the table."""
+    """Summary table, `summary.csv`, `convergence.png` and `frontier.png` in `out_dir` for `runs`; prints the table."""
     jobs = load_jobs(tracker, runs)
     columns = Columns.of(jobs)
     threshold = add_speedups(jobs, threshold)
     table = rows(jobs, columns)
     csv_path = write_csv(table, out_dir / "summary.csv")
     png_path = plot_convergence(jobs, columns, out_dir / "convergence.png", threshold, title)
+    plot_frontier(jobs, out_dir / FRONTIER, title)
     failed = [j for j in jobs if not j.finished]
     if len(jobs) - len(failed) >= 2:
         print(f"\n{title or 'comparison'}: {len(jobs)} runs, {len(failed)} not FINISHED; "
@@ -345,7 +454,7 @@ def compare(tracker: Tracker, runs: list[Run], out_dir: Path, threshold: float |
     print(format_table(table))
     for j in failed:
         print(f"  {j.status} {columns.label(j)}: {j.failure_reason or '(no reason recorded)'}")
-    print(f"written: {csv_path}  {png_path}")
+    print(f"written: {csv_path}  {png_path}  {out_dir / FRONTIER}")
     return table, csv_path, png_path
 
 
@@ -357,4 +466,5 @@ def report_sweep(tracker: Tracker, parent_run_id: str, out_dir: Path,
                                         title=f"{parent.info.run_name} ({parent_run_id})")
     tracker.log_artifact(parent_run_id, csv_path, "comparison")
     tracker.log_artifact(parent_run_id, png_path, "comparison")
+    tracker.log_artifact(parent_run_id, out_dir / FRONTIER, "comparison")
     return table
