@@ -21,6 +21,7 @@ from sparsegrad.data import check_available, load_data
 from sparsegrad.experiment.blas import blas_threads, resolve_blas_threads
 from sparsegrad.experiment.build import build, build_callbacks
 from sparsegrad.experiment.checkpoint import load_checkpoint
+from sparsegrad.experiment.model_registry import publish
 from sparsegrad.experiment.paths import resolve_data_path
 from sparsegrad.experiment.resume import ResumePoint, find_resume_point
 from sparsegrad.experiment.run import Run
@@ -105,6 +106,7 @@ def _train_in(run: Run, cfg: DictConfig, resume: ResumePoint | None, check: bool
     if state.should_stop:
         recorder.stopped(state.stop_reason, state.epoch)
     recorder.log_weights(parts.model)
+    publish(recorder, cfg, parts.model, state.history, data.test_images[:2])  # pyfunc model, registered
     return state.history["val_recon_loss"][-1]
 
 

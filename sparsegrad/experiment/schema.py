@@ -68,6 +68,7 @@ class TrackingConfig:
     run_name: str | None
     timeout_s: float
     retries: int
+    register_model: str | None  # the registered model a FINISHED run adds a version to; null: none
 
 
 @dataclass

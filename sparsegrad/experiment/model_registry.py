@@ -1,0 +1,117 @@
+"""A finished run's model for others: logged as an MLflow pyfunc and registered under a name.
+
+`publish(recorder, cfg, model, history, example)` is called by the job once training has ended well:
+- logs `pyfunc_model` with the run (the code is `pyfunc_model.py`, with its own copy of the NumPy-only
+  library): float32 input (-1, input_dim), output the reconstruction, or the hidden codes with
+  `params={"output": "codes"}`; its signature, an input example (two validation images), and
+  requirements NumPy alone (and MLflow, which loads it);
+- registers it as a new version of `tracking.register_model` (default: the experiment's name; null: no
+  registration), which loads anywhere as `mlflow.pyfunc.load_model("models:/<name>/<version>")`.
+The model is logged at the last epoch's step, so it carries that epoch's metrics (MLflow copies them).
+A run with a NaN or infinite metric there logs and registers nothing (its model is not worth sharing,
+and MLflow's log_model then fails on a unique constraint: mlflow/mlflow issue 26108); it says so in
+the log. (An earlier epoch's NaN, as the gradient monitor's update ratio of a bias that starts at 0,
+says nothing of the final model.)
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import shutil
+import tempfile
+import warnings
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
+
+    from sparsegrad.experiment.recorder import Recorder
+    from sparsegrad.nn import AutoEncoder
+
+log = logging.getLogger(__name__)
+
+ARTIFACT = "pyfunc_model"  # the model's name in the run (and its LoggedModel's)
+CODE = Path(__file__).with_name("pyfunc_model.py")
+LIBRARY = Path(__file__).resolve().parent.parent  # sparsegrad/
+NOT_THE_LIBRARY = ("experiment", "data", "__pycache__")  # what the model does not need (MLflow, Hydra...)
+
+
+def non_finite(history: Mapping[str, list[float]]) -> list[str]:
+    """The metrics whose value at the last epoch is NaN or infinite (what the model is logged with)."""
+    return sorted(k for k, values in history.items() if values and not math.isfinite(values[-1]))
+
+
+def publish(recorder: Recorder, cfg: DictConfig, model: AutoEncoder, history: Mapping[str, list[float]],
+            example: np.ndarray) -> str | None:
+    """Log the pyfunc model with the run and register it; the `models:/name/version` URI (None: not registered)."""
+    bad = non_finite(history)
+    if bad:
+        log.warning("the model is not logged or registered: metric %s is not finite", ", ".join(bad))
+        return None
+    name = cfg.tracking.get("register_model", None)
+    with tempfile.TemporaryDirectory(prefix="sparsegrad-model-") as tmp:
+        weights = Path(tmp) / "weights.npz"
+        np.savez(weights, **model.state_dict())
+        library = Path(tmp) / "code" / "sparsegrad"
+        shutil.copytree(LIBRARY, library, ignore=shutil.ignore_patterns(*NOT_THE_LIBRARY))
+        example = np.ascontiguousarray(example, dtype=np.float32)
+        version = _log(recorder, cfg, model, history, name, weights, library, example)
+    if version is not None:
+        log.info("registered the model as models:/%s/%s", name, version)
+        return f"models:/{name}/{version}"
+    return None
+
+
+@contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    before = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in before.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _log(recorder: Recorder, cfg: DictConfig, model: AutoEncoder, history: Mapping[str, list[float]],
+         name: str | None, weights: Path, library: Path, example: np.ndarray) -> str | None:
+    import mlflow
+    from mlflow.models import Model, infer_signature
+    from mlflow.tracking._tracking_service.utils import _use_tracking_uri
+
+    from sparsegrad import Tensor, no_grad
+
+    m = cfg.model
+    config = {"input_dim": int(m.input_dim), "hidden_dim": int(m.hidden_dim),
+              "hidden_activation": str(m.hidden_activation), "output_activation": str(m.output_activation),
+              "k": None if m.get("k") is None else int(m.k)}
+    with no_grad():
+        reconstruction = model(Tensor(example)).data
+    signature = infer_signature(example, reconstruction, params={"output": "reconstruction"})
+    uri = recorder.tracker.uri
+    epochs = len(next(iter(history.values()), []))
+    quiet = {"MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}  # (its bars, as it checks the input example)
+    with _use_tracking_uri(uri), _environment(quiet), warnings.catch_warnings():
+        # (MLflow's model logging takes no client: it finds the store by URI.) Its advice to type-hint
+        # predict for pandas-style validation does not apply to an array in, an array out.
+        warnings.filterwarnings("ignore", message=".*type hints to the `predict` method", category=UserWarning)
+        client = mlflow.MlflowClient(uri)
+        # made here, so that it lands in the run's experiment (MLflow would pick the active or default one)
+        logged = client.create_logged_model(client.get_run(recorder.run_id).info.experiment_id, ARTIFACT,
+                                            source_run_id=recorder.run_id)
+        info = Model.log(None, name=ARTIFACT, flavor=mlflow.pyfunc, python_model=str(CODE), model_config=config,
+                         artifacts={"weights": str(weights)}, code_paths=[str(library)], signature=signature,
+                         input_example=example, pip_requirements=[f"numpy=={np.__version__}"],
+                         registered_model_name=name, run_id=recorder.run_id, model_id=logged.model_id,
+                         await_registration_for=0, step=epochs)
+    return str(info.registered_model_version) if name else None
