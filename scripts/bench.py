@@ -9,7 +9,9 @@ One process, the same data, the same initial weights and the same batches for al
   sparsegrad  the default AutoEncoder (784-64-784, sigmoid hidden and output), batch 32,
               loss = MSELoss.apply(x, out) + beta * KLDiv.apply(h, rho), Adam(lr=0.01);
   numpy       the same model written out by hand: forward, backward, Adam (float32);
-  pytorch     the same in PyTorch eager on the CPU, when torch is importable.
+  pytorch     the same in PyTorch eager on the CPU, when torch is importable;
+  sparsegrad-topk  sparsegrad with TopK hidden units (k=10) and no penalty, timed beside the others
+              (its own model: a time, not a loss to compare).
 BLAS runs on one thread for all (threadpoolctl, torch.set_num_threads): with two threads
 the timings of this 2-core machine swing by several times. Each repeat runs `--steps`
 steps of each implementation from the initial weights, the implementations alternated
@@ -45,9 +47,11 @@ INPUT_DIM, HIDDEN_DIM, BATCH = 784, 64, 32
 BETA, RHO, LR = 0.1, 0.1, 0.01  # sparsity weight, sparsity target, Adam's learning rate
 BETA1, BETA2, ADAM_EPS = 0.9, 0.999, 1e-8  # Adam's defaults, the same in all three
 PARAM_NAMES = ("encoder.0.weight", "encoder.0.bias", "decoder.0.weight", "decoder.0.bias")
+TOPK_K = 10  # the TopK step's k (model.hidden_activation=topk model.k=10)
 TARGETS = {"numpy": 1.05, "pytorch": 0.5}  # sparsegrad's step over theirs must stay below these
 E2E_TARGET_S = 60.0  # a whole default run (50 epochs of 60,000 images), start to finish
 
+TOPK = "sparsegrad-topk"  # the TopK step's row
 Step = Callable[[np.ndarray], float]  # one training step on a batch -> its loss
 
 
@@ -119,6 +123,24 @@ def sparsegrad_step(init: dict[str, np.ndarray]) -> Step:
         h = model.encode(x)
         out = model.decode(h)
         loss = MSELoss.apply(x, out) + BETA * KLDiv.apply(h, RHO)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    return step
+
+
+def sparsegrad_topk_step(init: dict[str, np.ndarray], k: int = TOPK_K) -> Step:
+    """The same, with TopK hidden units (each code keeps its k largest) and no penalty: timed beside the
+    default step, not compared with it (a different model)."""
+    model = AutoEncoder(*model_dims(init), hidden_activation="topk", k=min(k, model_dims(init)[1]))
+    model.load_state_dict(init)
+    opt = Adam(model.parameters(), lr=LR)
+
+    def step(batch: np.ndarray) -> float:
+        x = Tensor(batch)
+        loss = MSELoss.apply(x, model(x))
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -430,6 +452,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     if torch is not None:
         builders["pytorch"] = lambda: torch_step(init, torch)
+    builders[TOPK] = lambda: sparsegrad_topk_step(init)
 
     print(f"sparsegrad bench: AutoEncoder {dims[0]}-{dims[1]}-{dims[0]} (sigmoid, sigmoid), "
           f"batch {BATCH}, MSE + {BETA} * KL(rho={RHO}), Adam lr={LR}, float32")
@@ -464,20 +487,24 @@ def main(argv: list[str] | None = None) -> int:
     ms = {name: per_step(wall[name]) for name in names}
     cpu_ms = {name: per_step(cpu[name]) for name in names}
     print()
-    print(f"{'':12s} {'ms/step':>8s} {'min':>7s} {'max':>7s} {'cpu ms/step':>12s} {'faults/step':>12s}  final loss")
+    print(f"{'':15s} {'ms/step':>8s} {'min':>7s} {'max':>7s} {'cpu ms/step':>12s} {'faults/step':>12s}  final loss")
     for name in names:
         fault_rate = statistics.median(faults[name]) / args.steps
-        print(f"{name:12s} {ms[name]:8.3f} {per_step(wall[name], min):7.3f} {per_step(wall[name], max):7.3f} "
+        print(f"{name:15s} {ms[name]:8.3f} {per_step(wall[name], min):7.3f} {per_step(wall[name], max):7.3f} "
               f"{cpu_ms[name]:12.3f} {fault_rate:12.1f}  {losses[name]:.8g}")
     print()
     judged = dims == (INPUT_DIM, HIDDEN_DIM)
     print(ratio_line("numpy", paired_ratios(wall["sparsegrad"], wall["numpy"]), judged=judged))
     print(ratio_line("pytorch", paired_ratios(wall["sparsegrad"], wall["pytorch"]) if "pytorch" in wall else None,
                      f"PyTorch {torch_note}", judged))
+    others = [name for name in names[1:] if name != TOPK]  # the same model as sparsegrad's default step
     cpu_ratios = ", ".join(f"sparsegrad/{name} {statistics.median(paired_ratios(cpu['sparsegrad'], cpu[name])):.3f}x"
-                           for name in names[1:])
+                           for name in others)
     print(f"the same ratios in CPU time (what a busy machine cannot steal): {cpu_ratios}")
-    for name in names[1:]:
+    topk_ratio = statistics.median(paired_ratios(wall[TOPK], wall["sparsegrad"]))
+    print(f"TopK step (model.hidden_activation=topk model.k={TOPK_K}, no penalty): {ms[TOPK]:.3f} ms/step, "
+          f"{topk_ratio:.3f}x the default step (median of paired repeats)")
+    for name in others:
         rel = abs(losses["sparsegrad"] - losses[name]) / abs(losses[name])
         print(f"loss sparsegrad vs {name}: relative difference {rel:.1e}")
     torch_rss = f" (before importing torch: {rss_before_torch:.0f} MB)" if torch is not None else ""

@@ -40,6 +40,9 @@ def test_prints_the_ratios(output):
     assert re.search(r"^ratio sparsegrad/pytorch: (\d+\.\d+x|n/a)", output, flags=re.MULTILINE), output
     assert re.search(r"^peak RSS: \d+ MB", output, flags=re.MULTILINE), output
     assert "1 thread" in output  # BLAS pinned to one thread
+    # the TopK step, timed beside the default one
+    assert re.search(r"^TopK step \(model\.hidden_activation=topk model\.k=10, no penalty\): \d+\.\d+ ms/step, "
+                     r"\d+\.\d+x the default step", output, flags=re.MULTILINE), output
 
 
 def test_losses_agree_with_numpy(output):

@@ -35,7 +35,7 @@ def test_parent_holds_the_comparison(basic_sweep, tmp_path):
     client = client_for(basic_sweep.uri)
     (parent,), _ = sweep_runs(basic_sweep.uri)
     stored = {a.path for a in client.list_artifacts(parent.info.run_id, "comparison")}
-    assert stored == {"comparison/convergence.png", "comparison/summary.csv"}
+    assert stored == {"comparison/convergence.png", "comparison/frontier.png", "comparison/summary.csv"}
     path = client.download_artifacts(parent.info.run_id, "comparison/summary.csv", str(tmp_path))
     with open(path, newline="") as f:
         table = list(csv.DictReader(f))
@@ -51,6 +51,7 @@ def test_parent_holds_the_comparison(basic_sweep, tmp_path):
         assert int(row["steps_to_threshold"]) == epochs * 8  # 256 images, batch 32
         assert float(row["speedup"]) >= 1.0
         assert float(row["final_loss"]) > 0 and 0 <= float(row["mean_activation"]) and float(row["val_recon_loss"]) > 0
+        assert row["method"] == "relu, no penalty" and 0 <= float(row["l0"]) and float(row["explained_variance"]) <= 1
     assert max(float(by_lr[lr]["speedup"]) for lr in ("0.02", "0.1")) >= 1.0
     png = (basic_sweep.sweep_dir / "comparison" / "convergence.png").read_bytes()
     assert png.startswith(b"\x89PNG")

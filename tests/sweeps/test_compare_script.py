@@ -33,6 +33,7 @@ def test_latest_sweep_from_the_command_line(compare_cli):
     out = Path(compare_cli.args[-1])
     assert len(read_csv(out / "summary.csv")) == 3
     assert (out / "convergence.png").read_bytes().startswith(b"\x89PNG")
+    assert (out / "frontier.png").read_bytes().startswith(b"\x89PNG")
 
 
 def test_by_parent_experiment_and_run_ids(basic_sweep, compare_main, tmp_path, capsys):
@@ -57,7 +58,7 @@ def test_attach_stores_the_comparison_on_the_parent(basic_sweep, compare_main, t
     before = {a.path for a in client.list_artifacts(parent.info.run_id, "comparison")}
     assert compare_main(["--uri", basic_sweep.uri, "--latest", "--attach", "--out", str(tmp_path)]) == 0
     after = {a.path for a in client.list_artifacts(parent.info.run_id, "comparison")}
-    assert after == before == {"comparison/convergence.png", "comparison/summary.csv"}
+    assert after == before == {"comparison/convergence.png", "comparison/frontier.png", "comparison/summary.csv"}
 
 
 def test_errors_are_one_line(basic_sweep, compare_main, tmp_path, capsys):

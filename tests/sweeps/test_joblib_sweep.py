@@ -21,5 +21,5 @@ def test_parallel_jobs_on_a_fresh_store(joblib_sweep):
     spans = sorted((c.info.start_time, c.info.end_time) for c in children)
     assert any(later[0] < earlier[1] for earlier, later in zip(spans, spans[1:])), spans
     stored = {a.path for a in client_for(joblib_sweep.uri).list_artifacts(parent_id, "comparison")}
-    assert stored == {"comparison/convergence.png", "comparison/summary.csv"}
+    assert stored == {"comparison/convergence.png", "comparison/frontier.png", "comparison/summary.csv"}
     assert parents[0].info.status == "FINISHED"
