@@ -10,18 +10,22 @@ from sparsegrad.experiment.callback import Callback, TrainState
 
 
 class OptunaPruning(Callback):
-    """Reports `monitor` of each epoch to trial number `trial` of the study `study_name` in `storage`."""
+    """Reports `monitor` of each epoch to trial number `trial` of the study `study_name` in `storage`, and
+    asks `pruner` (median, hyperband or none: a study keeps no pruner in its storage) whether to stop."""
 
-    def __init__(self, storage: str, study_name: str, trial: int, monitor: str = "val_recon_loss") -> None:
+    def __init__(self, storage: str, study_name: str, trial: int, monitor: str = "val_recon_loss",
+                 pruner: str = "median") -> None:
         self.storage, self.study_name, self.trial, self.monitor = storage, study_name, trial, monitor
+        self.pruner = pruner
         self._trial: Any = None
 
     def on_fit_start(self, state: TrainState) -> None:
         import optuna
 
-        from sparsegrad.experiment.tuning.study import open_storage
+        from sparsegrad.experiment.tuning.study import make_pruner, open_storage
 
-        study = optuna.load_study(study_name=self.study_name, storage=open_storage(self.storage))
+        study = optuna.load_study(study_name=self.study_name, storage=open_storage(self.storage),
+                                  pruner=make_pruner(self.pruner, state.epochs))
         trial_id = study._storage.get_trial_id_from_study_id_trial_number(study._study_id, self.trial)
         self._trial = optuna.trial.Trial(study, trial_id)
         if state.recorder is not None:

@@ -58,7 +58,8 @@ def trial_overrides(space: Space, params: dict[str, Any], number: int, settings:
     return [*space.overrides(params), f"+callbacks.pruning._target_={PRUNING}",
             f"+callbacks.pruning.storage={_quoted(storage)}",
             f"+callbacks.pruning.study_name={_quoted(settings.study_name)}",
-            f"+callbacks.pruning.trial={number}", f"+callbacks.pruning.monitor={settings.objective}"]
+            f"+callbacks.pruning.trial={number}", f"+callbacks.pruning.monitor={settings.objective}",
+            f"+callbacks.pruning.pruner={settings.pruner}"]
 
 
 class TuningSweeper(Sweeper):
