@@ -20,8 +20,8 @@ from tests.harness import TINY, client_for, run_statuses, store_uri, sweep_runs,
 pytestmark = pytest.mark.slow
 
 # lr 0.05 learns, 1e-4 barely moves (the median pruner stops it after the startup trials), 1e4 diverges
-# (identity outputs let the loss blow up): a random sampler with seed 7 draws 1e-4, 0.05, 1e4, 0.05, 1e4, 1e-4: the last is pruned once
-# three trials have completed, on the basic launcher and in pairs on joblib.
+# (identity outputs let the loss blow up): a random sampler with seed 7 draws 1e-4, 0.05, 1e4, 0.05,
+# 1e4, 1e-4: the last is pruned once three trials have completed, on the basic launcher and in pairs on joblib.
 SPACE = ["optimizer=sgd", "schedule=constant", "model.output_activation=identity",
          "optimizer.lr=choice(0.05,0.0001,10000.0)", "beta=interval(0, 0.5)",
          "hydra/sweeper=optuna", "hydra.sweeper.sampler=random", "hydra.sweeper.seed=7"]
