@@ -3,20 +3,28 @@
 from __future__ import annotations
 
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 
 class _Interrupts:
     held = 0  # depth of `held_interrupts` blocks
-    pending: int | None = None  # a signal that arrived while held
+    pending: Callable[[], None] | None = None  # what a signal that arrived while held does, once released
+
+
+def when_released(action: Callable[[], None]) -> None:
+    """What a signal does (`action()`, which raises): now, or when the outermost held block ends."""
+    if _Interrupts.held:
+        _Interrupts.pending = action
+        return
+    action()
 
 
 def _on_signal(signum: int, frame: object) -> None:
-    if _Interrupts.held:
-        _Interrupts.pending = signum
-        return
-    raise KeyboardInterrupt(signal.Signals(signum).name)
+    def interrupt() -> None:
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    when_released(interrupt)
 
 
 @contextmanager
@@ -44,7 +52,7 @@ def signals_as_interrupt() -> Iterator[None]:
 
 @contextmanager
 def held_interrupts() -> Iterator[None]:
-    """Let the block finish before a Ctrl-C or SIGTERM that arrives inside it takes effect.
+    """Let the block finish before a Ctrl-C or SIGTERM (or SLURM's USR2, slurm.py) that arrives inside it takes effect.
 
     Used where an interruption would leave things half done: the end of an epoch
     (checkpoint + metrics) and recording a run's outcome.
@@ -55,6 +63,6 @@ def held_interrupts() -> Iterator[None]:
     finally:
         _Interrupts.held -= 1
     if not _Interrupts.held and _Interrupts.pending is not None:
-        signum, _Interrupts.pending = _Interrupts.pending, None
-        raise KeyboardInterrupt(signal.Signals(signum).name)
+        action, _Interrupts.pending = _Interrupts.pending, None
+        action()
 

@@ -1,7 +1,8 @@
 """One training job, start to finish: config -> `Run` -> data, objects, callbacks -> `fit` -> weights.
 
 `train(cfg, job)`: check the config (a single run: before anything is opened), reach the
-tracking store, find what `trainer.resume` points at, then inside one `Run`: record the
+tracking store, find what `trainer.resume` points at (or, in a SLURM job requeued, the run its
+folder holds: slurm.py), then inside one `Run`: record the
 config, load the data, build the objects and the callbacks, restore a checkpoint, `fit`,
 and store the weights. Errors become lines and exit codes in `task.run_task`, not here.
 """
@@ -26,6 +27,7 @@ from sparsegrad.experiment.paths import resolve_data_path
 from sparsegrad.experiment.resume import ResumePoint, find_resume_point
 from sparsegrad.experiment.run import Run
 from sparsegrad.experiment.schema import defines_the_run, validate
+from sparsegrad.experiment.slurm import requeue_as_interruption, requeued_run
 from sparsegrad.experiment.tracking import Tracker, job_tags, provenance_tags
 from sparsegrad.experiment.trainer import Settings, batches_per_epoch, fit
 
@@ -65,13 +67,16 @@ def train(cfg: DictConfig, job: Job) -> float:
             check_available(cfg.data.name, cfg.data.get("path"))
     tr = cfg.tracking
     tracker = Tracker(tr.uri, tr.experiment, tr.timeout_s, tr.retries)  # fails in seconds if unreachable
+    requeued = None if cfg.trainer.resume else requeued_run(job.run_dir)  # SLURM started this job again
+    target = cfg.trainer.resume or requeued
     with tempfile.TemporaryDirectory(prefix="sparsegrad-resume-") as staging:
-        resume = find_resume_point(cfg.trainer.resume, tracker, Path(staging)) if cfg.trainer.resume else None
+        resume = find_resume_point(target, tracker, Path(staging), requeued=bool(requeued)) if target else None
         if resume is not None:
-            cfg = _resumed_config(resume, cfg, job.overrides)
+            cfg = _resumed_config(resume, cfg, () if requeued else job.overrides)
             check_available(cfg.data.name, cfg.data.get("path"))
-        with Run(tracker, job.run_dir, name=cfg.tracking.run_name or job.name, tags=job.tags(),
-                 parent_run_id=job.parent_run_id, resume=resume, epochs=cfg.trainer.epochs) as run:
+        with requeue_as_interruption(), Run(tracker, job.run_dir, name=cfg.tracking.run_name or job.name,
+                                            tags=job.tags(), parent_run_id=job.parent_run_id, resume=resume,
+                                            epochs=cfg.trainer.epochs) as run:
             return _train_in(run, cfg, resume, check=in_sweep)
 
 

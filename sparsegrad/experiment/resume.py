@@ -34,11 +34,13 @@ class ResumePoint:
     source: str  # where the checkpoint came from, for the run's tag `resumed_from`
 
 
-def find_resume_point(target: str, tracker: Tracker, staging: Path) -> ResumePoint:
+def find_resume_point(target: str, tracker: Tracker, staging: Path, requeued: bool = False) -> ResumePoint:
     """A run directory (holding checkpoint.npz and mlflow_run_id) or an MLflow run id.
 
     Downloads (config.yaml, a checkpoint not on this machine) land in `staging`, a
     directory the caller owns: it copies the checkpoint where it keeps checkpoints.
+    `requeued`: the run's own SLURM job, started again, whose earlier process is gone
+    even if it had no time to end the run (it may have run on another node).
     """
     from mlflow.exceptions import MlflowException
 
@@ -59,7 +61,7 @@ def find_resume_point(target: str, tracker: Tracker, staging: Path) -> ResumePoi
         ) from None
     if run.info.status == "FINISHED":
         raise ExperimentError(f"trainer.resume={target}: run {run_id} already FINISHED; nothing to resume")
-    if run.info.status == "RUNNING":
+    if run.info.status == "RUNNING" and not requeued:
         _refuse_if_held(target, run_id, run.data.tags.get(OWNER_TAG, ""))
 
     candidates = [directory / FILENAME] if directory.is_dir() else []
