@@ -200,3 +200,11 @@ def test_a_relative_data_path_is_stored_resolved_against_where_it_was_typed(make
     unset = make_config()
     resolve_data_path(unset)
     assert unset.data.path is None
+
+
+def test_the_tracking_uri_follows_sparsegrad_tracking_uri_as_the_docs_say(make_config, monkeypatch):
+    monkeypatch.setenv("SPARSEGRAD_TRACKING_URI", "http://127.0.0.1:5999")
+    assert make_config().tracking.uri == "http://127.0.0.1:5999"
+    assert make_config("tracking.uri=sqlite:////tmp/x.db").tracking.uri == "sqlite:////tmp/x.db"  # the command line wins
+    monkeypatch.delenv("SPARSEGRAD_TRACKING_URI")
+    assert make_config().tracking.uri.startswith("sqlite:///") and make_config().tracking.uri.endswith("/mlflow.db")
