@@ -205,6 +205,6 @@ def test_a_relative_data_path_is_stored_resolved_against_where_it_was_typed(make
 def test_the_tracking_uri_follows_sparsegrad_tracking_uri_as_the_docs_say(make_config, monkeypatch):
     monkeypatch.setenv("SPARSEGRAD_TRACKING_URI", "http://127.0.0.1:5999")
     assert make_config().tracking.uri == "http://127.0.0.1:5999"
-    assert make_config("tracking.uri=sqlite:////tmp/x.db").tracking.uri == "sqlite:////tmp/x.db"  # the command line wins
+    assert make_config("tracking.uri=sqlite:////tmp/x.db").tracking.uri == "sqlite:////tmp/x.db"  # (the command line)
     monkeypatch.delenv("SPARSEGRAD_TRACKING_URI")
     assert make_config().tracking.uri.startswith("sqlite:///") and make_config().tracking.uri.endswith("/mlflow.db")
