@@ -10,7 +10,8 @@
 #   export SLURM_CONF=DIR/etc/slurm.conf  then sinfo, sbatch, squeue, and:
 #   python scripts/train.py -m hydra/launcher=slurm hydra.launcher.cpus_per_task=1 ...
 #
-# DIR is $SLURM_LOCAL_DIR, else /tmp/sparsegrad-slurm: the config, the daemons' state, logs and
+# SLURM_LOCAL_CPUS=4: the node offers 4 CPUs whatever the machine has (jobs that mostly wait
+# then share the cores). DIR is $SLURM_LOCAL_DIR, else /tmp/sparsegrad-slurm: the config, the daemons' state, logs and
 # PID files all live there, nothing in /etc. Five plain processes (no systemd): munged,
 # mariadbd, slurmdbd, slurmctld, slurmd, each on a free port of 127.0.0.1. Accounting
 # (slurmdbd + MariaDB) is what lets submitit see a job that SLURM killed: without it a sweep
@@ -85,7 +86,7 @@ write_config() {
   mkdir -p "$DIR"/{etc,run,log,pids,state,spool,munge,mysql}
   chmod 755 "$DIR" "$DIR/etc"; chmod 700 "$DIR/munge"
   local cpus mem_mb
-  cpus=$(nproc)
+  cpus=${SLURM_LOCAL_CPUS:-$(nproc)}
   mem_mb=$(awk '/MemTotal/ {printf "%d", $2 / 1024 * 0.9}' /proc/meminfo)
   cat >"$DIR/etc/ports" <<EOF
 CTLD_PORT=$(free_port)
@@ -132,6 +133,7 @@ ReturnToService=2
 # A cancelled job is SIGKILLed this long after its SIGTERM (submitit ignores SIGTERM): 30 s by default
 KillWait=10
 InactiveLimit=0
+$( [ "$cpus" -gt "$(nproc)" ] && echo "SlurmdParameters=config_overrides   # more CPUs than the machine has (SLURM_LOCAL_CPUS)" )
 NodeName=$HOST NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem_mb State=UNKNOWN
 PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 EOF
@@ -194,7 +196,7 @@ start() {
   status_line
 }
 
-status_line() { sinfo -N -o "%N %P %T %c CPUs %m MB" >&2 || true; }
+status_line() { sinfo -N -o "%N %P %T %c %m" >&2 || true; }
 
 status() {
   local d state=0
