@@ -18,12 +18,9 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import shutil
 import tempfile
-import warnings
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -69,26 +66,8 @@ def publish(recorder: Recorder, cfg: DictConfig, model: AutoEncoder, history: Ma
     return None
 
 
-@contextmanager
-def _environment(values: dict[str, str]) -> Iterator[None]:
-    before = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for k, v in before.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
 def _log(recorder: Recorder, cfg: DictConfig, model: AutoEncoder, history: Mapping[str, list[float]],
          name: str | None, weights: Path, library: Path, example: np.ndarray) -> str | None:
-    import mlflow
-    from mlflow.models import Model, infer_signature
-    from mlflow.tracking._tracking_service.utils import _use_tracking_uri
-
     from sparsegrad import Tensor, no_grad
 
     m = cfg.model
@@ -97,21 +76,6 @@ def _log(recorder: Recorder, cfg: DictConfig, model: AutoEncoder, history: Mappi
               "k": None if m.get("k") is None else int(m.k)}
     with no_grad():
         reconstruction = model(Tensor(example)).data
-    signature = infer_signature(example, reconstruction, params={"output": "reconstruction"})
-    uri = recorder.tracker.uri
     epochs = len(next(iter(history.values()), []))
-    quiet = {"MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false"}  # (its bars, as it checks the input example)
-    with _use_tracking_uri(uri), _environment(quiet), warnings.catch_warnings():
-        # (MLflow's model logging takes no client: it finds the store by URI.) Its advice to type-hint
-        # predict for pandas-style validation does not apply to an array in, an array out.
-        warnings.filterwarnings("ignore", message=".*type hints to the `predict` method", category=UserWarning)
-        client = mlflow.MlflowClient(uri)
-        # made here, so that it lands in the run's experiment (MLflow would pick the active or default one)
-        logged = client.create_logged_model(client.get_run(recorder.run_id).info.experiment_id, ARTIFACT,
-                                            source_run_id=recorder.run_id)
-        info = Model.log(None, name=ARTIFACT, flavor=mlflow.pyfunc, python_model=str(CODE), model_config=config,
-                         artifacts={"weights": str(weights)}, code_paths=[str(library)], signature=signature,
-                         input_example=example, pip_requirements=[f"numpy=={np.__version__}"],
-                         registered_model_name=name, run_id=recorder.run_id, model_id=logged.model_id,
-                         await_registration_for=0, step=epochs)
-    return str(info.registered_model_version) if name else None
+    return recorder.log_model(ARTIFACT, CODE, config, {"weights": weights}, library, example, reconstruction,
+                              [f"numpy=={np.__version__}"], name, epochs)

@@ -362,6 +362,34 @@ class Tracker:
         self._client.log_text(run_id, text, artifact_file)
 
     @_reported
+    def log_pyfunc_model(self, run_id: str, name: str, code: Path, config: Mapping[str, Any],
+                         artifacts: Mapping[str, Path], library: Path, example: Any, output: Any,
+                         requirements: list[str], registered_name: str | None, step: int) -> str | None:
+        """A pyfunc model (models-from-code: `code` defines it) logged with the run, at `step` (so it carries
+        that step's metrics), and registered as a new version of `registered_name`; that version, or None."""
+        import warnings
+
+        import mlflow
+        from mlflow.models import Model, infer_signature
+        from mlflow.tracking._tracking_service.utils import _use_tracking_uri
+
+        signature = infer_signature(example, output, params={"output": "reconstruction"})
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # (its bars, as it checks the example)
+        with _use_tracking_uri(self.uri), warnings.catch_warnings():
+            # (MLflow's model logging takes no client: it finds the store by URI.) Its advice to type-hint
+            # predict for pandas-style validation does not apply to an array in, an array out.
+            warnings.filterwarnings("ignore", message=".*type hints to the `predict` method", category=UserWarning)
+            # made here, so that it lands in the run's experiment (MLflow would pick the active or default one)
+            logged = self._client.create_logged_model(self.get_run(run_id).info.experiment_id, name,
+                                                      source_run_id=run_id)
+            info = Model.log(None, name=name, flavor=mlflow.pyfunc, python_model=str(code), model_config=dict(config),
+                             artifacts={k: str(v) for k, v in artifacts.items()}, code_paths=[str(library)],
+                             signature=signature, input_example=example, pip_requirements=requirements,
+                             registered_model_name=registered_name, run_id=run_id, model_id=logged.model_id,
+                             await_registration_for=0, step=step)
+        return str(info.registered_model_version) if registered_name else None
+
+    @_reported
     def end_run(self, run_id: str, status: str, reason: str | None = None) -> None:
         """FINISHED, FAILED or KILLED; a failure's reason goes in the tag `failure_reason`."""
         if reason:
