@@ -29,7 +29,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from sparsegrad.experiment.errors import EXIT_FAILED, ExperimentError, RunFailed, exit_with
+from sparsegrad.experiment.errors import ExperimentError, RunFailed
 from sparsegrad.experiment.task import run_task
 
 log = logging.getLogger(__name__)
@@ -191,5 +191,5 @@ class MlflowSweepCallback(Callback):
         if failed and is_study(config):  # (a study's failed trials are part of its search: FAIL in Optuna)
             log.warning("%d of %d trials failed (FAIL in Optuna, FAILED in MLflow)", len(failed), len(table))
         elif failed:  # every job ran; the exit code still says that not all of them made it
-            exit_with(f"error: {len(failed)} of {len(table)} jobs did not finish (FAILED or KILLED in MLflow, and in "
-                      f"{out_dir / 'summary.csv'}); the others are compared there", EXIT_FAILED)
+            raise ExperimentError(f"{len(failed)} of {len(table)} jobs did not finish (FAILED or KILLED in MLflow, "
+                                  f"and in {out_dir / 'summary.csv'}); the others are compared there")
