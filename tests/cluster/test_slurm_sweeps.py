@@ -25,6 +25,7 @@ from tests.harness import TIMEOUT, Jobs, MlflowServer, Outcome, Process, client_
 
 SMALL = ("data=synthetic", "data.n_train=256", "data.n_test=64", "trainer.progress=false")
 PACE = "+callbacks.pace._target_=tests.cluster.pace.Pace"  # sleeps after each step: signals land mid-epoch
+EPOCHS = 6  # of the requeued jobs
 
 
 @dataclass
@@ -71,11 +72,12 @@ class Scenarios:
         return job_id
 
     def _requeue(self) -> Swept:
-        process, sweep_dir = self._sweep("requeue", [*SMALL, "trainer.epochs=5", "seed=7,7,7", PACE,
-                                                     "+callbacks.pace.seconds=0.15"])
-        timeout, preempted = (self._after_first_epoch(process, sweep_dir, n) for n in (0, 1))
+        process, sweep_dir = self._sweep("requeue", [*SMALL, f"trainer.epochs={EPOCHS}", "seed=7,7,7", PACE,
+                                                     "+callbacks.pace.seconds=0.15"])  # ~1.2 s an epoch
         scancel = self.cluster.command
+        timeout = self._after_first_epoch(process, sweep_dir, 0)  # (each signalled as soon as it can be)
         scancel("scancel", timeout, "--signal", "USR2")  # submitit's job._interrupt(timeout=True)
+        preempted = self._after_first_epoch(process, sweep_dir, 1)
         scancel("scancel", preempted, "--signal", "SIGTERM")  # submitit's job._interrupt(): a preemption
         scancel("scancel", preempted, "--signal", "USR2")
         for job_id in (timeout, preempted):
@@ -87,8 +89,9 @@ class Scenarios:
         # within the cluster's KillWait (10 s) before SLURM kills it.
         process, sweep_dir = self._sweep("lost", [*SMALL, "trainer.epochs=8", "seed=1,2,3", PACE,
                                                   "+callbacks.pace.seconds=0.3"])
-        cancelled, killed = (self._after_first_epoch(process, sweep_dir, n) for n in (0, 1))
+        cancelled = self._after_first_epoch(process, sweep_dir, 0)
         self.cluster.command("scancel", cancelled)
+        killed = self._after_first_epoch(process, sweep_dir, 1)
         run_id = (sweep_dir / "1" / "mlflow_run_id").read_text().strip()
         owner = client_for(self.uri).get_run(run_id).data.tags["sparsegrad.owner"]  # host:pid of its process
         os.kill(int(owner.rpartition(":")[2]), signal.SIGKILL)  # (this machine is the node)
@@ -145,9 +148,10 @@ def test_a_job_timed_out_or_preempted_is_requeued_and_continues_its_own_run_bit_
         run = children[number]
         assert int(cluster.job_state(job_id)["Restarts"]) == 1, cluster.job_state(job_id)
         after = int(run.data.tags["resumed_after_epoch"])
-        assert 1 <= after < 5 and run.data.tags["resumed_from"] == str(swept.sweep_dir / str(number) / "checkpoint.npz")
+        assert 1 <= after < EPOCHS, after
+        assert run.data.tags["resumed_from"] == str(swept.sweep_dir / str(number) / "checkpoint.npz")
         assert "failure_reason" not in run.data.tags
-        assert [step for step, _ in history(client, run.info.run_id, "loss")] == [1, 2, 3, 4, 5]
+        assert [step for step, _ in history(client, run.info.run_id, "loss")] == list(range(1, EPOCHS + 1))
         weights = npz_arrays(swept.sweep_dir / str(number) / "weights.npz")
         assert weights.keys() == reference.keys()
         for key in reference:
