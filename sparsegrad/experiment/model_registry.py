@@ -16,6 +16,7 @@ says nothing of the final model.)
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import shutil
@@ -77,5 +78,9 @@ def _log(recorder: Recorder, cfg: DictConfig, model: AutoEncoder, history: Mappi
     with no_grad():
         reconstruction = model(Tensor(example)).data
     epochs = len(next(iter(history.values()), []))
-    return recorder.log_model(ARTIFACT, CODE, config, {"weights": weights}, library, example, reconstruction,
+    # The model's shape travels as an artifact of its own (MLflow would log a `model_config` as the
+    # run's params too, beside the run's own config).
+    shape = weights.with_name("model.json")
+    shape.write_text(json.dumps(config))
+    return recorder.log_model(ARTIFACT, CODE, {"weights": weights, "model": shape}, library, example, reconstruction,
                               [f"numpy=={np.__version__}"], name, epochs)

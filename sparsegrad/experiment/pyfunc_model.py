@@ -21,9 +21,12 @@ class SparseAutoEncoder(PythonModel):
     """`predict(images, params={"output": "reconstruction" | "codes"})`."""
 
     def load_context(self, context) -> None:
+        import json
+
         from sparsegrad.nn import AutoEncoder
 
-        c = context.model_config
+        with open(context.artifacts["model"]) as f:
+            c = json.load(f)
         self.model = AutoEncoder(c["input_dim"], c["hidden_dim"], c["hidden_activation"], c["output_activation"],
                                  k=c.get("k"))
         with np.load(context.artifacts["weights"]) as weights:

@@ -104,11 +104,11 @@ class Recorder:
         self.tracker.log_artifact(self.run_id, path, "model")
         return path
 
-    def log_model(self, name: str, code: Path, config: Mapping[str, object], artifacts: Mapping[str, Path],
+    def log_model(self, name: str, code: Path, artifacts: Mapping[str, Path],
                   library: Path, example: np.ndarray, output: np.ndarray, requirements: list[str],
                   registered_name: str | None, step: int) -> str | None:
         """The run's model as an MLflow pyfunc (registered as a new version of `registered_name`, if any)."""
-        return self.tracker.log_pyfunc_model(self.run_id, name, code, config, artifacts, library, example, output,
+        return self.tracker.log_pyfunc_model(self.run_id, name, code, artifacts, library, example, output,
                                              requirements, registered_name, step)
 
     def store_checkpoint(self) -> str:

@@ -362,8 +362,8 @@ class Tracker:
         self._client.log_text(run_id, text, artifact_file)
 
     @_reported
-    def log_pyfunc_model(self, run_id: str, name: str, code: Path, config: Mapping[str, Any],
-                         artifacts: Mapping[str, Path], library: Path, example: Any, output: Any,
+    def log_pyfunc_model(self, run_id: str, name: str, code: Path, artifacts: Mapping[str, Path], library: Path,
+                         example: Any, output: Any,
                          requirements: list[str], registered_name: str | None, step: int) -> str | None:
         """A pyfunc model (models-from-code: `code` defines it) logged with the run, at `step` (so it carries
         that step's metrics), and registered as a new version of `registered_name`; that version, or None."""
@@ -382,7 +382,7 @@ class Tracker:
             # made here, so that it lands in the run's experiment (MLflow would pick the active or default one)
             logged = self._client.create_logged_model(self.get_run(run_id).info.experiment_id, name,
                                                       source_run_id=run_id)
-            info = Model.log(None, name=name, flavor=mlflow.pyfunc, python_model=str(code), model_config=dict(config),
+            info = Model.log(None, name=name, flavor=mlflow.pyfunc, python_model=str(code),
                              artifacts={k: str(v) for k, v in artifacts.items()}, code_paths=[str(library)],
                              signature=signature, input_example=example, pip_requirements=requirements,
                              registered_model_name=registered_name, run_id=run_id, model_id=logged.model_id,
