@@ -53,7 +53,8 @@ class Swept:
 class Scenarios:
     def __init__(self, jobs: Jobs, cluster: Cluster, server: MlflowServer, base: Path) -> None:
         self.jobs, self.cluster, self.uri, self.base = jobs, cluster, server.url, base
-        for name, scenario in (("grid", self._grid), ("requeue", self._requeue), ("lost", self._lost)):
+        for name, scenario in (("grid", self._grid), ("requeue", self._requeue), ("lost", self._lost),
+                               ("study", self._study)):
             jobs.submit(f"cluster:{name}", scenario)
 
     def get(self, name: str) -> Swept:
@@ -65,6 +66,20 @@ class Scenarios:
     def _grid(self) -> Swept:
         process, _ = self._sweep("grid", [*SMALL, "trainer.epochs=2", "optimizer=sgd,adam"])
         return Swept(self.base / "grid", self.uri, process.wait(), {})
+
+    def _study(self) -> Swept:
+        # tests/tuning's space and seed: trials 0, 1, 3 complete, 2 and 4 diverge (FAIL), 5 is pruned; two
+        # trials at a time as a job array each round; the study in a journal file, as on a shared filesystem
+        for name in ("requeue", "lost"):  # (after the sweeps that signal their jobs: their timing is tight)
+            self.get(name)
+        journal = self.base / "study" / "optuna.journal"
+        space = ["optimizer=sgd", "schedule=constant", "model.output_activation=identity",
+                 "optimizer.lr=choice(0.05,0.0001,10000.0)", "beta=interval(0, 0.5)"]
+        study = ["hydra/sweeper=optuna", "hydra.sweeper.sampler=random", "hydra.sweeper.seed=7",
+                 "hydra.sweeper.n_trials=6", "hydra.sweeper.n_jobs=2", f"hydra.sweeper.storage=journal:{journal}",
+                 "hydra.sweeper.study_name=cluster"]
+        process, _ = self._sweep("study", [*SMALL, "trainer.epochs=4", *space, *study])
+        return Swept(self.base / "study", self.uri, process.wait(), {})
 
     def _after_first_epoch(self, process: Process, sweep_dir: Path, number: int) -> str:
         job_id = self.cluster.job_id(sweep_dir, number, process)
@@ -178,3 +193,26 @@ def test_a_cancelled_job_and_a_killed_one_end_killed_and_the_sweep_compares_the_
     rows = {row["seed"]: row["status"] for row in _comparison(swept)}
     assert rows == {"1": "KILLED", "2": "KILLED", "3": "FINISHED"}
     assert swept.outcome.seconds < TIMEOUT
+
+
+def test_an_optuna_study_on_slurm_prunes_and_fails_trials_reporting_to_a_shared_journal(scenarios: Scenarios):
+    import optuna
+
+    from sparsegrad.experiment.tuning.study import open_storage
+
+    swept = scenarios.get("study")
+    assert swept.outcome.returncode == 0, swept.outcome
+    study = optuna.load_study(study_name="cluster", storage=open_storage(f"journal:{swept.dir / 'optuna.journal'}"))
+    states = [t.state.name for t in study.trials]
+    assert len(states) == 6 and {"COMPLETE", "PRUNED", "FAIL"} <= set(states), states
+    parent, children = swept.runs()
+    assert parent.info.status == "FINISHED"
+    assert parent.data.tags["optuna.trials_PRUNED"] == str(states.count("PRUNED"))
+    by_run = {t.user_attrs["mlflow_run_id"]: t for t in study.trials}
+    for run in children:
+        trial = by_run[run.info.run_id]
+        if trial.state.name == "PRUNED":
+            assert run.info.status == "FINISHED"
+            assert run.data.tags["sparsegrad.stopped"] == f"pruned at epoch {trial.user_attrs['pruned_at_epoch']}"
+        elif trial.state.name == "FAIL":
+            assert run.info.status == "FAILED" and "loss became" in run.data.tags["failure_reason"]
