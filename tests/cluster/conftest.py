@@ -57,8 +57,9 @@ class Cluster:
 
     def command(self, *args: str) -> str:
         """A SLURM command (squeue, scancel, scontrol...) against this cluster; its stdout."""
+        # (The whole suite loads both cores: slurmctld then answers slowly, and a command retries.)
         done = subprocess.run(list(args), env={**os.environ, "SLURM_CONF": str(self.conf)}, capture_output=True,
-                              text=True, timeout=60)
+                              text=True, timeout=TIMEOUT)
         if done.returncode:
             raise AssertionError(f"{' '.join(args)}: exit {done.returncode}: {done.stderr}")
         return done.stdout

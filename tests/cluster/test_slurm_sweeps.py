@@ -71,7 +71,7 @@ class Scenarios:
         # tests/tuning's space and seed: trials 0, 1, 3 complete, 2 and 4 diverge (FAIL), 5 is pruned; two
         # trials at a time as a job array each round; the study in a journal file, as on a shared filesystem
         for name in ("requeue", "lost"):  # (after the sweeps that signal their jobs: their timing is tight)
-            self.get(name)
+            self.jobs.futures[f"cluster:{name}"].exception()  # (waited for; their own tests judge them)
         journal = self.base / "study" / "optuna.journal"
         space = ["optimizer=sgd", "schedule=constant", "model.output_activation=identity",
                  "optimizer.lr=choice(0.05,0.0001,10000.0)", "beta=interval(0, 0.5)"]
