@@ -19,6 +19,7 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -34,6 +35,9 @@ from sparsegrad.nn import AutoEncoder
 from sparsegrad.nn.clip import clip_grad_norm
 from sparsegrad.optim import Optimizer, Schedule
 from sparsegrad.tensor import Tensor
+
+if TYPE_CHECKING:
+    from sparsegrad.experiment.recorder import Recorder
 
 log = logging.getLogger(__name__)
 
@@ -57,13 +61,13 @@ def batches_per_epoch(n_images: int, batch_size: int | None) -> int:
 def fit(model: AutoEncoder, optimizer: Optimizer, schedule: Schedule, data: Dataset,
         callbacks: Sequence[Callback] = (), *, objective: Objective, settings: Settings,
         rng: np.random.Generator, epochs_done: int = 0, history: dict[str, list[float]] | None = None,
-        recorder: object | None = None) -> TrainState:
+        recorder: Recorder | None = None) -> TrainState:
     """Train epochs `epochs_done + 1` .. `settings.epochs`, or until a callback stops training.
 
     `rng` shuffles the images; a resumed run passes the epochs and history of its checkpoint.
     """
-    state = TrainState(model, optimizer, schedule, rng, data, settings.epochs, recorder,  # type: ignore[arg-type]
-                       epochs_done, {k: list(v) for k, v in (history or {}).items()})
+    state = TrainState(model, optimizer, schedule, rng, data, settings.epochs, recorder, epochs_done,
+                       {k: list(v) for k, v in (history or {}).items()})
     ordered = [c for c in callbacks if not c.runs_last] + [c for c in callbacks if c.runs_last]
     variance = total_variance(data.test_images)  # (the data's: once, not every epoch)
     with flush_denormals(settings.flush_denormals):

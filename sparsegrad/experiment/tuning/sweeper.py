@@ -65,8 +65,9 @@ def trial_overrides(space: Space, params: dict[str, Any], number: int, settings:
 class TuningSweeper(Sweeper):
     """The sweeper's logic; Hydra instantiates its subclass in hydra_plugins/sparsegrad_optuna/."""
 
-    def __init__(self, params: dict[str, str] | None = None, **settings: Any) -> None:
-        self.params = dict(params or {})
+    def __init__(self, **settings: Any) -> None:
+        # (Hydra passes the settings and `params` here; they are read from the config instead, by
+        # `settings_of` and `sweep_overrides`, as the sweep callback reads them to check the space.)
         self.config: DictConfig | None = None
         self.launcher: Any = None
 
