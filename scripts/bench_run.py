@@ -3,7 +3,7 @@
     python scripts/bench_run.py --threads            # one BLAS thread against two, over batch x hidden
     python scripts/bench_run.py --scaling            # sparsegrad, NumPy, PyTorch over batch x hidden (+ PNG)
     python scripts/bench_run.py --end-to-end         # a whole default run against its loop and its floor
-    python scripts/bench_run.py --sweep              # the 12-job sweep: basic launcher, then joblib on 2
+    python scripts/bench_run.py --sweep              # the 10-job sparsity sweep: basic launcher, then joblib on 2
 
 The step of `--threads` and `--scaling` is the one `scripts/bench.py` times (the same model, loss,
 Adam, data, weights and batches), at other sizes: 784 inputs, hidden 64/256/1024, batch
