@@ -4,7 +4,7 @@
 
 Runs three sweeps of `scripts/train.py`, one after another, each into a store of its own: the
 4 x 4 grid, hydra/sweeper=optuna with TPE and no pruning, and TPE with the median pruner; then
-prints, from the runs in MLflow, the best val_recon_loss each reached, the epochs trained in all
+prints, from the runs in MLflow, the best val/recon_loss each reached, the epochs trained in all
 (counted from each run's metric history) and the wall time, as a Markdown table.
 """
 
@@ -33,14 +33,14 @@ def _sweep(args: list[str], store: Path) -> float:
 
 
 def _score(store: Path) -> tuple[float, int, int]:
-    """(best val_recon_loss of a finished run, epochs trained in all, runs)."""
+    """(best val/recon_loss of a finished run, epochs trained in all, runs)."""
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(f"sqlite:///{store}")
     ids = [e.experiment_id for e in client.search_experiments()]
     runs = [r for r in client.search_runs(ids, "", max_results=1000) if "mlflow.parentRunId" in r.data.tags]
-    epochs = sum(len(client.get_metric_history(r.info.run_id, "loss")) for r in runs)
-    finished = [r.data.metrics["val_recon_loss"] for r in runs if r.info.status == "FINISHED"
+    epochs = sum(len(client.get_metric_history(r.info.run_id, "train/loss")) for r in runs)
+    finished = [r.data.metrics["val/recon_loss"] for r in runs if r.info.status == "FINISHED"
                 and "sparsegrad.stopped" not in r.data.tags]
     return min(finished), epochs, len(runs)
 
@@ -55,7 +55,7 @@ def main() -> None:
     kinds = {"grid (4 x 4)": [f"optimizer.lr={','.join(LRS)}", f"beta={','.join(BETAS)}", epochs],
              "TPE": [*study, "hydra.sweeper.pruner=none"],
              "TPE + median pruning": [*study, "hydra.sweeper.pruner=median"]}
-    print(f"| {args.trials} configurations, {args.epochs} epochs each, data=mnist_sample | best val_recon_loss "
+    print(f"| {args.trials} configurations, {args.epochs} epochs each, data=mnist_sample | best val/recon_loss "
           "| epochs trained | wall time |\n|---|---|---|---|")
     grid_best = grid_epochs = None
     for name, sweep_args in kinds.items():

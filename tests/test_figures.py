@@ -59,8 +59,8 @@ def sparsity_sweep_jobs() -> list[JobSummary]:
     for beta, target in [("0.0", "0.1")] + [(b, t) for b in ("0.01", "0.1", "1.0") for t in ("0.05", "0.1", "0.2")]:
         b, t = float(beta), float(target)
         final = 0.03 + 0.03 * b * (0.25 / t) ** 0.5
-        curves = {"loss": list(np.geomspace(0.2 + b, final + b * 0.04, 8)),
-                  "val_recon_loss": list(np.geomspace(0.1, final, 8)),
+        curves = {"train/loss": list(np.geomspace(0.2 + b, final + b * 0.04, 8)),
+                  "val/recon_loss": list(np.geomspace(0.1, final, 8)),
                   "mean_activation": [0.8 if b == 0 else t] * 8}
         params = {"beta": beta, "sparsity.target": target, "data.name": "mnist_sample", "data.limit": "null"}
         jobs.append(JobSummary(f"run{len(jobs)}", f"job {len(jobs)}", "FINISHED", params, curves,

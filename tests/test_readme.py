@@ -40,7 +40,7 @@ LAST_RUN = """import mlflow, os
 client = mlflow.MlflowClient(os.environ["SPARSEGRAD_TRACKING_URI"])
 runs = client.search_runs([e.experiment_id for e in client.search_experiments()],
                           order_by=["attributes.start_time DESC"])
-print(next(r.info.run_id for r in runs if "loss" in r.data.metrics and "sparsegrad.evaluates" not in r.data.tags))
+print(next(r.info.run_id for r in runs if "train/loss" in r.data.metrics and "sparsegrad.evaluates" not in r.data.tags))
 """
 
 @dataclass

@@ -6,8 +6,8 @@
 
     class StopAtLoss(Callback):
         def on_epoch_end(self, state: TrainState) -> None:
-            if state.metrics["loss"] < 0.01:
-                state.stop("loss below 0.01")
+            if state.metrics["train/loss"] < 0.01:
+                state.stop("train/loss below 0.01")
 """
 
 from __future__ import annotations

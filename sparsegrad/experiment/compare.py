@@ -10,7 +10,7 @@ times the job's optimizer steps per epoch (ceil(training images / batch size), 1
 for full-batch gd): the parameter updates it took. Steps per epoch come from the
 run's `steps_per_epoch` tag when it has one, else from its config (data.name,
 data.n_train for synthetic data, data.limit, trainer.batch_size; unknown, shown
-as "-", for data=idx or a data.path). The step_loss history is not used: it is
+as "-", for data=idx or a data.path). The train/step_loss history is not used: it is
 sampled every trainer.log_every_n_steps steps only. `speedup` is the slowest
 job's epochs-to-threshold divided by this job's. It is counted in epochs, passes
 over the training data, which cost the same for every optimizer: in steps,
@@ -45,7 +45,8 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from mlflow.entities import Run
 
-CURVES = ("loss", "val_recon_loss", "mean_activation", "l0", "explained_variance", "dead_units", "dense_units")
+TRAIN_LOSS, VAL_LOSS = "train/loss", "val/recon_loss"  # the metrics' names in MLflow
+CURVES = (TRAIN_LOSS, VAL_LOSS, "mean_activation", "l0", "explained_variance", "dead_units", "dense_units")
 IGNORED_GROUPS = ("hydra/", "experiment/")  # an experiment's own groups show as what they select
 FRONTIER = "frontier.png"  # beside convergence.png: L0 against explained variance
 # Training images per dataset, when a run did not record its steps per epoch (data.limit caps them).
@@ -169,7 +170,7 @@ class Columns:
         return " ".join(f"{k}={values[k]}" for k in keys) or job.name
 
 
-def add_speedups(jobs: list[JobSummary], threshold: float | None = None, key: str = "loss") -> float:
+def add_speedups(jobs: list[JobSummary], threshold: float | None = None, key: str = TRAIN_LOSS) -> float:
     """Epochs each finished job took to reach `threshold` (default: the worst final loss)."""
     done = [j for j in jobs if j.finished and j.curves.get(key)]
     if threshold is None:
@@ -189,8 +190,8 @@ def rows(jobs: list[JobSummary], columns: Columns) -> list[dict[str, object]]:
     table = []
     for j in jobs:
         row = columns.values(j)
-        row.update(status=j.status, method=method_of(j), final_loss=j.final("loss"),
-                   val_recon_loss=j.final("val_recon_loss"), mean_activation=j.final("mean_activation"),
+        row.update(status=j.status, method=method_of(j), final_loss=j.final(TRAIN_LOSS),
+                   **{VAL_LOSS: j.final(VAL_LOSS)}, mean_activation=j.final("mean_activation"),
                    l0=j.final("l0"), explained_variance=j.final("explained_variance"),
                    dead_units=_count(j.final("dead_units")), dense_units=_count(j.final("dense_units")),
                    epochs_to_threshold=j.epochs_to_threshold,
@@ -274,9 +275,9 @@ def convergence_figure(jobs: list[JobSummary], columns: Columns, threshold: floa
     left, right = fig.subplots(1, 2)
     colors = colormaps["tab10" if len(jobs) <= 10 else "tab20"]
     for n, j in enumerate(jobs):
-        finite = [v for v in j.curves.get("loss", []) if math.isfinite(v) and v > 0]
+        finite = [v for v in j.curves.get(TRAIN_LOSS, []) if math.isfinite(v) and v > 0]
         if finite:
-            left.plot(range(1, len(j.curves["loss"]) + 1), j.curves["loss"], "-" if j.finished else ":",
+            left.plot(range(1, len(j.curves[TRAIN_LOSS]) + 1), j.curves[TRAIN_LOSS], "-" if j.finished else ":",
                       color=colors(n % colors.N), marker="o", markersize=3,
                       label=columns.label(j) + ("" if j.finished else f" ({j.status})"))
     if math.isfinite(threshold) and threshold > 0:
@@ -292,8 +293,8 @@ def convergence_figure(jobs: list[JobSummary], columns: Columns, threshold: floa
         _plot_tradeoff(right, finished, swept[0], [k for k in keys if k != swept[0]], columns)
     else:
         for j in jobs:
-            if j.curves.get("val_recon_loss"):
-                right.plot(range(1, len(j.curves["val_recon_loss"]) + 1), j.curves["val_recon_loss"],
+            if j.curves.get(VAL_LOSS):
+                right.plot(range(1, len(j.curves[VAL_LOSS]) + 1), j.curves[VAL_LOSS],
                            "-" if j.finished else ":", marker="o", markersize=3, label=columns.label(j))
         right.set(xlabel="epoch", ylabel="validation reconstruction loss", yscale="log", title="validation")
         right.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -327,10 +328,10 @@ def _plot_tradeoff(ax: Axes, jobs: list[JobSummary], x_key: str, other: list[str
         members.sort(key=x)
         xs = [x(j) for j in members]
         color = f"C{n % 10}"
-        ax.plot(xs, [j.final("val_recon_loss") for j in members], "o-", color=color, label=name or None)
+        ax.plot(xs, [j.final(VAL_LOSS) for j in members], "o-", color=color, label=name or None)
         twin.plot(xs, [j.final("mean_activation") for j in members], "s--", color=color)
     if shared:
-        ax.plot([0.0], [shared[0].final("val_recon_loss")], "o", color="k", markersize=8, fillstyle="none",
+        ax.plot([0.0], [shared[0].final(VAL_LOSS)], "o", color="k", markersize=8, fillstyle="none",
                 label="beta=0: no penalty (one job, shared)")
     if x_key == "beta" and all(x(j) >= 0 for j in jobs):
         ax.set_xscale("symlog", linthresh=min([x(j) for j in jobs if x(j) > 0] or [1.0]))

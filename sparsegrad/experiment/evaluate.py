@@ -84,7 +84,7 @@ def evaluate(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
         tracker.log_datasets(run.run_id, {"evaluation": (f"{data.name}-test", data.source, data.test_images,
                                                          data.test_labels)})
         val = measure(model, data.test_images)
-        metrics = {"recon_loss": val.val_recon_loss, "explained_variance": val.explained_variance, "l0": val.l0}
+        metrics = {"recon_loss": val.recon_loss, "explained_variance": val.explained_variance, "l0": val.l0}
         topk = [top_k(model, data.test_images, k) for k in cfg.topk]
         rows = [("topk_recon_loss", t.recon_loss, t.k) for t in topk]
         rows += [("decode_dense_ms", t.dense_ms, t.k) for t in topk] + [("decode_sparse_ms", t.sparse_ms, t.k)

@@ -112,7 +112,7 @@ def _train_in(run: Run, cfg: DictConfig, resume: ResumePoint | None, check: bool
         recorder.stopped(state.stop_reason, state.epoch)
     recorder.log_weights(parts.model)
     publish(recorder, cfg, parts.model, state.history, data.test_images[:2])  # pyfunc model, registered
-    return state.history["val_recon_loss"][-1]
+    return state.history["val/recon_loss"][-1]
 
 
 def _resumed_config(resume: ResumePoint, given: DictConfig, overrides: Sequence[str]) -> DictConfig:

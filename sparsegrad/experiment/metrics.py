@@ -1,7 +1,9 @@
 """The model's metrics on held-out images: reconstruction, explained variance and the hidden code's sparsity.
 
 `measure(model, images)` returns a `Validation`; every field of it that is a number is logged
-each epoch under its own name (a new field here is a new metric: nothing else changes).
+each epoch under its own name, or the one its `metric` says (a new field here is a new metric:
+nothing else changes). The loss is `val/recon_loss`, beside the trainer's `train/loss`: MLflow's run
+page draws a section per prefix, so the two losses' sections open the page.
 
 "Active" means one thing for every hidden unit, sigmoid, ReLU or TopK: an activation of at least
 NEAR_ZERO (0.01). Not "nonzero": a sigmoid unit is never exactly 0 (float32 flushes it only below
@@ -36,7 +38,7 @@ DENSE_ABOVE = 0.5
 class Validation:
     """Reconstruction and sparsity of the model on held-out images."""
 
-    val_recon_loss: float
+    recon_loss: float = field(metadata={"metric": "val/recon_loss"})  # mean squared error per pixel
     explained_variance: float  # 1 - FVU: 1 - sum (x - x_hat)^2 / sum (x - mean x)^2; scale-free
     l0: float  # hidden units above NEAR_ZERO per image, on average
     mean_activation: float  # should approach sparsity.target
@@ -47,7 +49,7 @@ class Validation:
 
     def scalars(self) -> dict[str, float]:
         """The metrics to log: every field that is a number."""
-        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        values = {f.metadata.get("metric", f.name): getattr(self, f.name) for f in fields(self)}
         return {k: float(v) for k, v in values.items() if isinstance(v, int | float)}
 
 
@@ -87,7 +89,7 @@ def measure(model: AutoEncoder, images: np.ndarray, chunk: int = CHUNK, variance
             firing = lit if firing is None else firing + lit
     n, units = len(images), unit_max.size
     variance = total_variance(images, chunk) if variance is None else variance
-    return Validation(val_recon_loss=squared_error / images.size,
+    return Validation(recon_loss=squared_error / images.size,
                       explained_variance=1.0 - squared_error / variance if variance > 0 else math.nan,
                       l0=(n * units - near_zero) / n, mean_activation=hidden_sum / (n * units),
                       near_zero_fraction=near_zero / (n * units),

@@ -79,8 +79,8 @@ def loss_curve(train: Sequence[float], val: Sequence[float], path: Path, title: 
     """Training loss and validation reconstruction loss per epoch (log scale)."""
     fig, (ax,) = _figure((6, 4.3), title or "loss per epoch", 70, title_size=9)
     epochs = np.arange(1, len(train) + 1)
-    ax.plot(epochs, train, marker="o", markersize=3, label="train loss (recon + sparsity)")
-    ax.plot(epochs, val, marker="o", markersize=3, label="validation reconstruction loss")
+    ax.plot(epochs, train, marker="o", markersize=3, label="train/loss (recon + beta * sparsity)")
+    ax.plot(epochs, val, marker="o", markersize=3, label="val/recon_loss (reconstruction, validation)")
     ax.set(xlabel="epoch", ylabel="loss", yscale="log")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(loc="upper right")

@@ -73,12 +73,12 @@ class Recorder:
 
     def log_metrics(self, epoch: int, metrics: Mapping[str, float], step_losses: list[tuple[int, float]]) -> None:
         self.tracker.log_metrics(self.run_id, [(k, v, epoch) for k, v in metrics.items()]
-                                 + [("step_loss", v, s) for s, v in step_losses])
+                                 + [("train/step_loss", v, s) for s, v in step_losses])
         self.epochs_logged = epoch
 
     def log_missing_epochs(self, history: Mapping[str, list[float]]) -> None:
         """Epochs a resumed checkpoint holds but MLflow lacks (the process died between the two)."""
-        logged = {step for step, _ in self.tracker.metric_history(self.run_id, "loss")}
+        logged = {step for step, _ in self.tracker.metric_history(self.run_id, "train/loss")}
         rows = [(key, values[i], i + 1) for key, values in history.items() for i in range(len(values))
                 if i + 1 not in logged]
         if rows:

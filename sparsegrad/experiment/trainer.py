@@ -98,7 +98,7 @@ def fit(model: AutoEncoder, optimizer: Optimizer, schedule: Schedule, data: Data
 def _log_epoch(state: TrainState) -> None:
     m = state.metrics
     log.info("epoch %d/%d  loss %.5f  recon %.5f  val_recon %.5f  mean_act %.4f  lr %.3g  (%.1fs)",
-             state.epoch, state.epochs, m["loss"], m["recon_loss"], m["val_recon_loss"],
+             state.epoch, state.epochs, m["train/loss"], m["train/recon_loss"], m["val/recon_loss"],
              m["mean_activation"], m["lr"], m["epoch_time_s"])
 
 
@@ -143,5 +143,5 @@ def train_epoch(state: TrainState, objective: Objective, images: np.ndarray, set
     if not all(np.isfinite(p.data).all() for p in model.parameters()):  # the last step's update
         raise TrainingDiverged(f"the weights became inf or NaN at epoch {epoch}, step {steps} of {steps} "
                                f"(lr={lr:g}): lower optimizer.lr or check the data")
-    return {"loss": total / steps, "recon_loss": recon_total / steps, "sparsity_loss": sparsity_total / steps,
-            "lr": lr, "epoch_time_s": time.perf_counter() - start}
+    return {"train/loss": total / steps, "train/recon_loss": recon_total / steps,
+            "train/sparsity_loss": sparsity_total / steps, "lr": lr, "epoch_time_s": time.perf_counter() - start}

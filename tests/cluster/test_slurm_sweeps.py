@@ -166,7 +166,7 @@ def test_a_job_timed_out_or_preempted_is_requeued_and_continues_its_own_run_bit_
         assert 1 <= after < EPOCHS, after
         assert run.data.tags["resumed_from"] == str(swept.sweep_dir / str(number) / "checkpoint.npz")
         assert "failure_reason" not in run.data.tags
-        assert [step for step, _ in history(client, run.info.run_id, "loss")] == list(range(1, EPOCHS + 1))
+        assert [step for step, _ in history(client, run.info.run_id, "train/loss")] == list(range(1, EPOCHS + 1))
         weights = npz_arrays(swept.sweep_dir / str(number) / "weights.npz")
         assert weights.keys() == reference.keys()
         for key in reference:

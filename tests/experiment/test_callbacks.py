@@ -100,11 +100,13 @@ def test_a_runs_page_opens_on_the_losses_and_the_gradient_charts_follow():
     parts, data, settings = tiny(epochs=1)
     state = fit(parts.model, parts.optimizer, parts.schedule, data, [GradientMonitor()], objective=parts.objective,
                 settings=settings, rng=np.random.default_rng(0))
-    (first, charts), *others = mlflow_run_page_order(state.history)
-    assert first == "Model metrics" and not others, [name for name, _ in [(first, charts), *others]]
-    losses = [charts.index(k) for k in ("loss", "recon_loss", "sparsity_loss", "val_recon_loss")]
-    gradients = [i for i, k in enumerate(charts) if k.startswith("weights.")]
-    assert len(gradients) == 16 and max(losses) < min(gradients), charts
+    sections = mlflow_run_page_order(state.history)
+    assert [name for name, _ in sections] == ["train", "val", "Model metrics"], sections
+    (_, train), (_, val), (_, plain) = sections
+    assert train == ["train/loss", "train/recon_loss", "train/sparsity_loss"]  # + train/step_loss in MLflow
+    assert val == ["val/recon_loss"]
+    gradients = [i for i, k in enumerate(plain) if k.startswith("weights.")]
+    assert len(gradients) == 16 and gradients[0] == len(plain) - 16, plain  # last, after l0 and the rest
 
 
 def test_explained_variance_and_l0_against_their_definitions():
@@ -116,7 +118,7 @@ def test_explained_variance_and_l0_against_their_definitions():
     assert val.explained_variance == pytest.approx(1 - fvu, rel=1e-4)
     assert val.l0 == pytest.approx((hidden >= 0.01).sum(axis=1).mean())
     np.testing.assert_allclose(val.firing_rate, (hidden >= 0.01).mean(axis=0))
-    assert val.val_recon_loss == pytest.approx(((x - recon) ** 2).mean(), rel=1e-5)
+    assert val.recon_loss == pytest.approx(((x - recon) ** 2).mean(), rel=1e-5)
 
 
 @pytest.fixture
@@ -230,7 +232,7 @@ def test_a_callback_stops_training_after_the_epoch_and_says_why():
 
 
 def test_early_stopping_waits_patience_epochs_without_improvement():
-    stopper = EarlyStopping(monitor="loss", mode="min", patience=2, min_delta=0.01)
+    stopper = EarlyStopping(monitor="train/loss", mode="min", patience=2, min_delta=0.01)
 
     class State:
         history: dict = {}
@@ -242,7 +244,7 @@ def test_early_stopping_waits_patience_epochs_without_improvement():
     state = State()
     stopper.on_fit_start(state)
     for value in (1.0, 0.5, 0.495, 0.492):  # 0.495 and 0.492 improve by less than min_delta
-        state.metrics = {"loss": value}
+        state.metrics = {"train/loss": value}
         stopper.on_epoch_end(state)
     assert "loss did not improve by more than 0.01 for 2 epochs (best 0.5)" in state.stop_reason
     resumed = EarlyStopping(monitor="explained_variance", mode="max", patience=3)

@@ -28,7 +28,7 @@ def test_a_users_metric_figure_and_stopping_callback_from_the_command_line(store
     assert run.info.status == "FINISHED"
     assert run.data.tags["sparsegrad.stopped"] == "stop_after: 2 epochs at epoch 2"
     assert [m.step for m in client.get_metric_history(run.info.run_id, "decoder_bias_mean")] == [1, 2]
-    assert [m.step for m in client.get_metric_history(run.info.run_id, "loss")] == [1, 2]  # stopped after 2 of 3
+    assert [m.step for m in client.get_metric_history(run.info.run_id, "train/loss")] == [1, 2]  # stopped after 2 of 3
     plots = {f.path for f in client.list_artifacts(run.info.run_id, "plots")}
     assert "plots/encoder_weights.png" in plots and "plots/loss_curve.png" in plots
 

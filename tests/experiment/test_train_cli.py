@@ -16,8 +16,8 @@ from tests.harness import ROOT, run_statuses, start, store_uri
 
 from .conftest import CONFIG_ERRORS, E2E_OVERRIDES, compose_config
 
-EPOCH_METRICS = ("loss", "recon_loss", "sparsity_loss", "val_recon_loss", "mean_activation", "lr", "epoch_time_s",
-                 "explained_variance", "l0", "weights.grad_norm.encoder.0.weight",
+EPOCH_METRICS = ("train/loss", "train/recon_loss", "train/sparsity_loss", "val/recon_loss", "mean_activation", "lr",
+                 "epoch_time_s", "explained_variance", "l0", "weights.grad_norm.encoder.0.weight",
                  "weights.grad_norm_max.decoder.0.bias", "weights.norm.encoder.0.weight",
                  "weights.update_ratio.decoder.0.weight")
 PLOTS = ("loss_curve.png", "reconstructions.png", "features.png", "activations.png", "gradients.png")
@@ -74,16 +74,16 @@ def test_e2e_run_finished_with_the_whole_config_as_params(launched, e2e_uri, e2e
 def test_e2e_metrics_for_both_epochs_and_the_loss_falls(e2e_run):
     client, _, run = e2e_run
     history = {key: sorted(client.get_metric_history(run.info.run_id, key), key=lambda m: m.step)
-               for key in (*EPOCH_METRICS, "step_loss")}
+               for key in (*EPOCH_METRICS, "train/step_loss")}
     for key in EPOCH_METRICS:
         assert [m.step for m in history[key]] == [1, 2], key
         assert all(math.isfinite(m.value) for m in history[key]), key
-    loss = [m.value for m in history["loss"]]
+    loss = [m.value for m in history["train/loss"]]
     assert loss[1] < loss[0]
     assert [m.value for m in history["lr"]] == pytest.approx([0.01, 0.001])  # linear 0.01 -> 0.001
     assert all(0.0 < m.value < 1.0 for m in history["mean_activation"])
     # 256 images in batches of 32: 8 steps an epoch, step_loss every 2 steps, numbered across epochs
-    assert [m.step for m in history["step_loss"]] == list(range(2, 17, 2))
+    assert [m.step for m in history["train/step_loss"]] == list(range(2, 17, 2))
 
 
 def test_e2e_artifacts_are_stored_beside_the_store_not_in_the_cwd(launched, e2e_uri, e2e_run):
@@ -122,13 +122,14 @@ def test_mnist_sample_run_learns(launched, e2e_uri, e2e_run, tmp_path):
 
     run = client.search_runs([client.get_experiment_by_name("mnist_sample").experiment_id])[0]
     assert run.info.status == "FINISHED" and run.data.params["data.limit"] == "500"
-    steps = [m.value for m in sorted(client.get_metric_history(run.info.run_id, "step_loss"), key=lambda m: m.step)]
+    history = client.get_metric_history(run.info.run_id, "train/step_loss")
+    steps = [m.value for m in sorted(history, key=lambda m: m.step)]
     assert len(steps) == 8 and steps[-1] < steps[0]  # 500 images, batch 32: 16 steps
     # better than the same model before training (the run's init comes from the same seed)
     data = load_dataset("mnist_sample", limit=500)
     init_seed, _ = np.random.SeedSequence(cfg.seed).spawn(2)
     untrained = measure(build(cfg, np.random.default_rng(init_seed)).model, data.test_images)
-    assert math.isfinite(val_recon) and val_recon < 0.9 * untrained.val_recon_loss
+    assert math.isfinite(val_recon) and val_recon < 0.9 * untrained.recon_loss
 
 
 def test_e2e_run_is_tied_to_its_code_and_data(e2e_run):

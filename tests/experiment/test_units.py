@@ -25,7 +25,7 @@ from sparsegrad.experiment.trainer import Settings, fit
 
 from .conftest import compose_config
 
-EPOCH_METRICS = ("loss", "recon_loss", "sparsity_loss", "val_recon_loss", "explained_variance", "l0",
+EPOCH_METRICS = ("train/loss", "train/recon_loss", "train/sparsity_loss", "val/recon_loss", "explained_variance", "l0",
                  "mean_activation", "near_zero_fraction", "dead_units", "dense_units", "lr", "epoch_time_s")
 
 # --- tracking ---------------------------------------------------------------------------------
@@ -98,10 +98,10 @@ def test_describe_any_other_error_in_one_line():
 
 def jobs() -> list[JobSummary]:
     return [
-        JobSummary("a", "fast", "FINISHED", {"optimizer.name": "adam"}, {"loss": [1.0, 0.3, 0.2]}),
-        JobSummary("b", "slow", "FINISHED", {"optimizer.name": "sgd"}, {"loss": [1.0, 0.8, 0.4]}),
-        JobSummary("c", "broken", "FAILED", {"optimizer.name": "gd"}, {"loss": [1.0]}),
-        JobSummary("d", "diverged", "FINISHED", {"optimizer.name": "sgd"}, {"loss": [1.0, math.nan]}),
+        JobSummary("a", "fast", "FINISHED", {"optimizer.name": "adam"}, {"train/loss": [1.0, 0.3, 0.2]}),
+        JobSummary("b", "slow", "FINISHED", {"optimizer.name": "sgd"}, {"train/loss": [1.0, 0.8, 0.4]}),
+        JobSummary("c", "broken", "FAILED", {"optimizer.name": "gd"}, {"train/loss": [1.0]}),
+        JobSummary("d", "diverged", "FINISHED", {"optimizer.name": "sgd"}, {"train/loss": [1.0, math.nan]}),
     ]
 
 
@@ -126,7 +126,7 @@ def test_add_speedups_of_no_finished_job_is_nan():
 def test_format_table_aligns_columns_and_shows_missing_values():
     runs = jobs()
     add_speedups(runs)
-    table = [{"optimizer.name": j.params["optimizer.name"], "status": j.status, "final_loss": j.final("loss"),
+    table = [{"optimizer.name": j.params["optimizer.name"], "status": j.status, "final_loss": j.final("train/loss"),
               "epochs_to_threshold": j.epochs_to_threshold, "speedup": j.speedup, "run_id": j.run_id}
              for j in runs]
     lines = format_table(table).splitlines()
@@ -176,15 +176,15 @@ def test_fit_on_tiny_data_hands_each_epoch_to_the_callbacks():
     assert [e for e, _, _ in seen.seen] == [1, 2, 3] and state.epoch == 3
     for _, row, _ in seen.seen:
         assert set(row) == set(EPOCH_METRICS) and all(math.isfinite(v) for v in row.values())
-        assert row["loss"] == pytest.approx(row["recon_loss"] + row["sparsity_loss"], rel=1e-5)
-        assert row["sparsity_loss"] > 0
+        assert row["train/loss"] == pytest.approx(row["train/recon_loss"] + row["train/sparsity_loss"], rel=1e-5)
+        assert row["train/sparsity_loss"] > 0
     assert [row["lr"] for _, row, _ in seen.seen] == pytest.approx([0.01, 0.0055, 0.001])  # the schedule
-    assert state.history["loss"][-1] < state.history["loss"][0]
+    assert state.history["train/loss"][-1] < state.history["train/loss"][0]
     # 40 images, batch 8: 5 steps an epoch; every 2nd global step logged, numbered across epochs
     assert [s for s, _ in seen.seen[0][2]] == [2, 4] and [s for s, _ in seen.seen[1][2]] == [6, 8, 10]
     val = measure(parts.model, data.train_images, chunk=16)  # in chunks, as on a large validation set
     whole = measure(parts.model, data.train_images)
-    assert val.val_recon_loss == pytest.approx(whole.val_recon_loss, rel=1e-5)
+    assert val.recon_loss == pytest.approx(whole.recon_loss, rel=1e-5)
     assert 0 < val.mean_activation < 1 and 0 <= val.near_zero_fraction <= 1 and 0 <= val.dead_units <= 4
 
 
@@ -194,8 +194,8 @@ def test_fit_continues_after_epochs_done_with_their_history():
     state = fit(parts.model, parts.optimizer, parts.schedule, data, [seen], objective=parts.objective,
                 settings=settings, rng=np.random.default_rng(2), epochs_done=2,
                 history={k: [1.0, 2.0] for k in EPOCH_METRICS})
-    assert [e for e, _, _ in seen.seen] == [3] and state.history["loss"][:2] == [1.0, 2.0]
-    assert len(state.history["loss"]) == 3
+    assert [e for e, _, _ in seen.seen] == [3] and state.history["train/loss"][:2] == [1.0, 2.0]
+    assert len(state.history["train/loss"]) == 3
 
 
 def test_fit_full_batch_is_one_step_an_epoch():
@@ -203,7 +203,7 @@ def test_fit_full_batch_is_one_step_an_epoch():
     assert cfg.trainer.batch_size is None
     state = fit(parts.model, parts.optimizer, parts.schedule, data, objective=parts.objective, settings=settings,
                 rng=np.random.default_rng(0))
-    assert state.step_losses == [(1, pytest.approx(state.history["loss"][0]))]
+    assert state.step_losses == [(1, pytest.approx(state.history["train/loss"][0]))]
 
 
 def test_fit_divergence_names_epoch_and_step():
@@ -292,7 +292,7 @@ def test_every_epoch_is_written_before_the_outcome_is_recorded(store, tmp_path):
             objective=parts.objective, settings=settings, rng=np.random.default_rng(0), recorder=run.recorder)
     client = client_for(store)
     assert client.get_run(run.run_id).info.status == "FINISHED"
-    assert [m.step for m in client.get_metric_history(run.run_id, "loss")] == [1, 2, 3, 4]
+    assert [m.step for m in client.get_metric_history(run.run_id, "train/loss")] == [1, 2, 3, 4]
     assert checkpoint_epoch(tmp_path / "run" / "checkpoint.npz") == 4
 
 
@@ -317,7 +317,7 @@ def test_a_write_that_fails_fails_the_run_and_keeps_the_last_checkpoint(store, t
                 settings=settings, rng=np.random.default_rng(0), recorder=run.recorder)
     got = client_for(store).get_run(run.run_id)
     assert got.info.status == "FAILED" and "cannot write the checkpoint" in got.data.tags["failure_reason"]
-    assert [m.step for m in client_for(store).get_metric_history(run.run_id, "loss")] == [1, 2]
+    assert [m.step for m in client_for(store).get_metric_history(run.run_id, "train/loss")] == [1, 2]
     assert checkpoint_epoch(tmp_path / "run" / "checkpoint.npz") == 2  # the last good one, kept
 
 
@@ -334,7 +334,7 @@ def test_an_interruption_mid_epoch_leaves_the_finished_epochs_handed_to_the_call
         fit(parts.model, parts.optimizer, parts.schedule, data, [seen, CtrlC()], objective=parts.objective,
             settings=settings, rng=np.random.default_rng(0))
     assert [epoch for epoch, _, _ in seen.seen] == [1, 2]
-    assert "val_recon_loss" in seen.seen[-1][1]
+    assert "val/recon_loss" in seen.seen[-1][1]
 
 
 def test_an_interruption_after_the_last_epoch_says_so():

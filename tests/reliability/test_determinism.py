@@ -7,8 +7,8 @@ import numpy as np
 from tests.harness import history, npz_arrays
 from tests.reliability.harness import INTERRUPTIBLE, Workspace, scenario
 
-COMPARED = ("loss", "recon_loss", "sparsity_loss", "val_recon_loss", "mean_activation", "near_zero_fraction",
-            "dead_units", "lr", "step_loss")  # every metric but epoch_time_s
+COMPARED = ("train/loss", "train/recon_loss", "train/sparsity_loss", "val/recon_loss", "mean_activation",
+            "near_zero_fraction", "dead_units", "lr", "train/step_loss")  # every metric but epoch_time_s
 
 
 @scenario

@@ -37,7 +37,7 @@ def test_a_diverging_run_stops_at_that_step_and_is_failed_saying_where(scenarios
     epoch = int(WHERE.search(reason).group(1))
     assert epoch == 2, reason
     assert "the checkpoint of epoch 1 is kept" in reason
-    losses = ws.client("single").get_metric_history(run.info.run_id, "loss")
+    losses = ws.client("single").get_metric_history(run.info.run_id, "train/loss")
     assert [m.step for m in losses] == [1], "training went on after the loss diverged"
 
 

@@ -24,7 +24,7 @@ def _interrupt_and_resume(ws: Workspace, signum: int, by: str):
     killed = interrupt_after_first_epoch(ws, "killed", signum, *INTERRUPTIBLE)
     kept = npz_arrays(ws.path / "killed" / "checkpoint.npz")
     run = ws.run_of("killed")  # as the interrupted process left it
-    logged = history(ws.client("killed"), run.info.run_id, "loss")
+    logged = history(ws.client("killed"), run.info.run_id, "train/loss")
     if killed.returncode != 130:
         return ws, killed, kept, (run, logged), None
     target = run.info.run_id if by == "id" else ws.path / "killed"
@@ -79,7 +79,7 @@ def test_an_interrupted_run_is_killed_keeping_its_last_finished_epoch(scenarios,
     # Everything needed to continue: model, optimizer state (Adam's moments), schedule, RNG, history.
     assert {"model/encoder.0.weight", "optim/steps", "optim/m.0", "optim/v.0", "schedule/epoch", "rng"} <= kept.keys()
     assert int(kept["optim/steps"]) == epoch * 32 and int(kept["schedule/epoch"]) == epoch
-    assert len(kept["history/loss"]) == epoch
+    assert len(kept["history/train/loss"]) == epoch
     # MLflow got the same epochs, and the checkpoint as an artifact.
     assert [step for step, _ in logged] == list(range(1, epoch + 1))
     stored = ws.client("killed").download_artifacts(run_id, "checkpoint/checkpoint.npz", str(tmp_path))
@@ -105,7 +105,7 @@ def test_a_resumed_run_ends_as_the_uninterrupted_run(scenarios, case, tmp_path):
     for name in expected:
         np.testing.assert_allclose(weights[name], expected[name], rtol=0, atol=1e-6, err_msg=name)
     # One value per epoch, none twice, and the same values as without the interruption.
-    for key in ("loss", "val_recon_loss", "lr"):
+    for key in ("train/loss", "val/recon_loss", "lr"):
         got = history(ws.client("killed"), run.info.run_id, key)
         assert got == history(ref_ws.client("run"), ref_run.info.run_id, key), key
     # The checkpoint stored at the interruption is replaced by the final one (not left at its epoch).

@@ -35,4 +35,4 @@ def test_eight_parallel_jobs_give_eight_finished_children_of_one_parent(scenario
     assert sorted(r.data.params["seed"] for r in children) == sorted(SEEDS)  # each job once
     assert len({r.data.tags["run_dir"] for r in children}) == 8
     for r in children:
-        assert [m.step for m in client.get_metric_history(r.info.run_id, "loss")] == [1]
+        assert [m.step for m in client.get_metric_history(r.info.run_id, "train/loss")] == [1]

@@ -50,7 +50,7 @@ def test_parent_holds_the_comparison(basic_sweep, tmp_path):
         epochs = int(row["epochs_to_threshold"])
         assert int(row["steps_to_threshold"]) == epochs * 8  # 256 images, batch 32
         assert float(row["speedup"]) >= 1.0
-        assert float(row["final_loss"]) > 0 and 0 <= float(row["mean_activation"]) and float(row["val_recon_loss"]) > 0
+        assert float(row["final_loss"]) > 0 and 0 <= float(row["mean_activation"]) and float(row["val/recon_loss"]) > 0
         assert row["method"] == "relu, no penalty" and 0 <= float(row["l0"]) and float(row["explained_variance"]) <= 1
     assert max(float(by_lr[lr]["speedup"]) for lr in ("0.02", "0.1")) >= 1.0
     png = (basic_sweep.sweep_dir / "comparison" / "convergence.png").read_bytes()
@@ -61,7 +61,7 @@ def test_terminal_shows_the_table(basic_sweep):
     out = basic_sweep.stdout
     assert "3 runs, 1 not FINISHED" in out
     header = next(line for line in out.splitlines() if line.startswith("optimizer.lr"))
-    for column in ("status", "final_loss", "val_recon_loss", "mean_activation", "epochs_to_threshold",
+    for column in ("status", "final_loss", "val/recon_loss", "mean_activation", "epochs_to_threshold",
                    "steps_to_threshold", "speedup"):
         assert column in header
     assert "FAILED optimizer.lr=10000.0: the loss became inf at epoch 1" in out

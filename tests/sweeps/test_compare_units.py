@@ -22,7 +22,7 @@ COMMON = {"data.name": "synthetic", "data.n_train": "256", "data.path": "null", 
 
 
 def job(name, status="FINISHED", loss=(1.0, 0.5, 0.2), overrides=None, choices=None, steps=8, **params):
-    curves = {"loss": list(loss), "val_recon_loss": [v / 2 for v in loss], "mean_activation": [0.1] * len(loss)}
+    curves = {"train/loss": list(loss), "val/recon_loss": [v / 2 for v in loss], "mean_activation": [0.1] * len(loss)}
     return JobSummary(name, name, status, {**COMMON, **params}, curves, overrides, choices,
                       "diverged" if status == "FAILED" else "", steps)
 

@@ -22,7 +22,7 @@ def test_sweep_against_a_tracking_server(mlflow_server, server_sweep, tmp_path):
     assert len(children) == 2 and all(c.info.status == "FINISHED" for c in children)
     assert {c.data.tags["mlflow.parentRunId"] for c in children} == {parent_id}
     client = client_for(mlflow_server.url)
-    assert len(client.get_metric_history(children[0].info.run_id, "loss")) == 2  # trainer.epochs=2
+    assert len(client.get_metric_history(children[0].info.run_id, "train/loss")) == 2  # trainer.epochs=2
     path = client.download_artifacts(parent_id, "comparison/summary.csv", str(tmp_path))
     with open(path, newline="") as f:
         assert sorted(row["optimizer"] for row in csv.DictReader(f)) == ["adam", "sgd"]

@@ -51,7 +51,7 @@ def made_up(name, activation, penalty, beta, l0, ev, k=None, status="FINISHED"):
     params = {"model.hidden_activation": activation, "model.k": str(k) if k else "null", "beta": str(beta),
               "sparsity._target_": f"sparsegrad.nn.sparsity.{penalty}" if penalty else "null",
               "data.name": "mnist_sample", "data.limit": "null"}
-    curves = {"loss": [0.1], "val_recon_loss": [0.02], "mean_activation": [0.1], "l0": [l0],
+    curves = {"train/loss": [0.1], "val/recon_loss": [0.02], "mean_activation": [0.1], "l0": [l0],
               "explained_variance": [ev], "dead_units": [3.0], "dense_units": [1.0]}
     return JobSummary(name, name, status, params, curves)
 

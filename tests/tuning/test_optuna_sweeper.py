@@ -81,7 +81,7 @@ def _check_study(root: Path, outcome, launcher: str) -> None:
         elif state == "PRUNED":  # stopped early by the pruner: FINISHED, tagged with when
             epochs = attrs["pruned_at_epoch"]
             assert run.info.status == "FINISHED" and run.data.tags["sparsegrad.stopped"] == f"pruned at epoch {epochs}"
-            assert len(client.get_metric_history(run.info.run_id, "loss")) == epochs < 4
+            assert len(client.get_metric_history(run.info.run_id, "train/loss")) == epochs < 4
         else:
             assert run.info.status == "FINISHED" and "sparsegrad.stopped" not in run.data.tags
     tags = parent.data.tags

@@ -14,7 +14,7 @@ class EarlyStopping(Callback):
     `mode` is "min" (a loss) or "max" (explained variance). A NaN counts as no improvement.
     """
 
-    def __init__(self, monitor: str = "val_recon_loss", mode: str = "min", patience: int = 5,
+    def __init__(self, monitor: str = "val/recon_loss", mode: str = "min", patience: int = 5,
                  min_delta: float = 0.0) -> None:
         check(mode in ("min", "max"), "mode", mode, "min or max")
         check(isinstance(patience, int) and patience >= 1, "patience", patience, "an integer >= 1")

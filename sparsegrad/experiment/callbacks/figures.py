@@ -35,7 +35,7 @@ class Figures(Callback):
         model, h, images = state.model, state.history, state.data.test_images
         with no_grad():
             hidden = model.encode(Tensor(images[:self.n_hidden])).data
-        paths = [plots.loss_curve(h["loss"], h["val_recon_loss"], folder / "loss_curve.png",
+        paths = [plots.loss_curve(h["train/loss"], h["val/recon_loss"], folder / "loss_curve.png",
                                   f"loss per epoch: {caption}")]
         side = side_of(images.shape[1])
         if side:

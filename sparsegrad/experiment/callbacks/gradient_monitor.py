@@ -9,10 +9,10 @@ import numpy as np
 from sparsegrad.checks import check
 from sparsegrad.experiment.callback import Callback, TrainState
 
-# MLflow 3.17's run page draws a section per prefix (a key's part before its last "/") above the
-# "Model metrics" section of plain keys, and sorts the charts by key. These names have no "/" and sort
-# after every other metric ("weights." > "val_recon_loss"), so the page opens on the losses' section
-# and the 16 gradient charts follow it.
+# MLflow 3.17's run page draws a section per prefix (a key's part before its last "/"), sorted by name,
+# above the "Model metrics" section of plain keys, and sorts the charts by key. The losses' sections
+# (train/, val/) open the page; these names have no "/", so the 16 gradient charts come after them,
+# and sort last among the plain keys ("weights." > "near_zero_fraction"), after explained_variance and l0.
 PREFIX = "weights."
 
 

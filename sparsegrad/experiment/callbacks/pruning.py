@@ -13,7 +13,7 @@ class OptunaPruning(Callback):
     """Reports `monitor` of each epoch to trial number `trial` of the study `study_name` in `storage`, and
     asks `pruner` (median, hyperband or none: a study keeps no pruner in its storage) whether to stop."""
 
-    def __init__(self, storage: str, study_name: str, trial: int, monitor: str = "val_recon_loss",
+    def __init__(self, storage: str, study_name: str, trial: int, monitor: str = "val/recon_loss",
                  pruner: str = "median") -> None:
         self.storage, self.study_name, self.trial, self.monitor = storage, study_name, trial, monitor
         self.pruner = pruner

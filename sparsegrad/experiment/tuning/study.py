@@ -24,7 +24,7 @@ class StudySettings:
     sampler: str = "tpe"
     pruner: str = "median"
     direction: str = "minimize"
-    objective: str = "val_recon_loss"
+    objective: str = "val/recon_loss"
     seed: int | None = 0
     study_name: str | None = None
     storage: str | None = None
