@@ -20,12 +20,12 @@ def _wrap(title: str, width: int = 90) -> str:
     return "\n".join(textwrap.wrap(title, width)) or title
 
 
-def _figure(size: tuple[float, float], title: str, width: int, axes: int = 1, *, axis_titles: bool = False,
+def titled_figure(size: tuple[float, float], title: str, width: int, axes: int = 1, *, axis_titles: bool = False,
             title_size: float = 10, left: float = 0.8, bottom: float = 0.55) -> tuple[Figure, list[Axes]]:
     """`axes` side by side under `title` (wrapped at `width` characters), in a figure of `size` inches.
 
     The margins are in inches (room for tick labels, axis labels and the title's lines); `left`
-    is the least room left of the first panel: `_save` widens it, and the gaps between panels,
+    is the least room left of the first panel: `save_png` widens it, and the gaps between panels,
     to what the y axes' tick labels and labels measure. Nothing is drawn twice, as
     `bbox_inches="tight"` would.
     """
@@ -68,7 +68,8 @@ def _fit_y_axes(fig: Figure) -> None:
     fig.subplots_adjust(left=left / w, wspace=gap / width)
 
 
-def _save(fig: Figure, path: Path) -> Path:
+def save_png(fig: Figure, path: Path) -> Path:
+    """`fig` as the PNG `path`, its y-axis labels given the room they need."""
     _fit_y_axes(fig)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
@@ -77,25 +78,25 @@ def _save(fig: Figure, path: Path) -> Path:
 
 def loss_curve(train: Sequence[float], val: Sequence[float], path: Path, title: str = "") -> Path:
     """Training loss and validation reconstruction loss per epoch (log scale)."""
-    fig, (ax,) = _figure((6, 4.3), title or "loss per epoch", 70, title_size=9)
+    fig, (ax,) = titled_figure((6, 4.3), title or "loss per epoch", 70, title_size=9)
     epochs = np.arange(1, len(train) + 1)
     ax.plot(epochs, train, marker="o", markersize=3, label="train/loss (recon + beta * sparsity)")
     ax.plot(epochs, val, marker="o", markersize=3, label="val/recon_loss (reconstruction, validation)")
     ax.set(xlabel="epoch", ylabel="loss", yscale="log")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(loc="upper right")
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def reconstructions(originals: np.ndarray, recon: np.ndarray, path: Path, side: int = 28, title: str = "") -> Path:
     """Originals on the top row, their reconstructions below."""
     n = len(originals)
-    fig, (ax,) = _figure((max(n * 0.9, 6), 2.6), title or "validation images and their reconstructions", 90,
+    fig, (ax,) = titled_figure((max(n * 0.9, 6), 2.6), title or "validation images and their reconstructions", 90,
                          title_size=9, left=1.3, bottom=0.1)
     ax.imshow(tile(np.concatenate([originals, recon]), n, side), cmap="gray", vmin=0.0, vmax=1.0)
     ax.set_xticks([])
     ax.set_yticks([(side + 1) * 0.5, (side + 1) * 1.5], ["original", "reconstructed"])
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def gradients(history: dict[str, list[float]], path: Path, title: str = "") -> Path:
@@ -103,7 +104,7 @@ def gradients(history: dict[str, list[float]], path: Path, title: str = "") -> P
     # (the gradient monitor's names, callbacks/gradient_monitor.metric_name: weights.KIND.PARAM)
     kinds = (("weights.grad_norm.", "gradient norm (mean over sampled steps)"), ("weights.norm.", "weight norm"),
              ("weights.update_ratio.", "update norm / weight norm"))
-    fig, axes = _figure((15, 4.4), title or "gradients per parameter", 140, 3, axis_titles=True)
+    fig, axes = titled_figure((15, 4.4), title or "gradients per parameter", 140, 3, axis_titles=True)
     for ax, (prefix, label) in zip(axes, kinds):
         for key, values in sorted(history.items()):
             if key.startswith(prefix) and any(math.isfinite(v) and v > 0 for v in values):
@@ -112,7 +113,7 @@ def gradients(history: dict[str, list[float]], path: Path, title: str = "") -> P
         ax.grid(True, which="both", alpha=0.3)
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=7)
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def features(weights: np.ndarray, path: Path, side: int = 28,
@@ -126,16 +127,16 @@ def features(weights: np.ndarray, path: Path, side: int = 28,
     scaled = np.clip((weights - low) / np.maximum(high - low, 1e-12), 0.0, 1.0)
     cols = math.ceil(math.sqrt(units))
     width = max(cols * 0.8, 6)
-    fig, (ax,) = _figure((width, math.ceil(units / cols) * 0.8 + 0.8), title, round(width * 10), left=0.1,
+    fig, (ax,) = titled_figure((width, math.ceil(units / cols) * 0.8 + 0.8), title, round(width * 10), left=0.1,
                          bottom=0.1)
     ax.imshow(tile(scaled, cols, side), cmap="gray", vmin=0.0, vmax=1.0)
     ax.axis("off")
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def activation_histogram(hidden: np.ndarray, target: float | None, path: Path, title: str = "") -> Path:
     """Distribution of hidden activations and of each unit's mean activation."""
-    fig, (ax1, ax2) = _figure((9, 3.9), title or "hidden activations", 90, 2, axis_titles=True, left=1.1)
+    fig, (ax1, ax2) = titled_figure((9, 3.9), title or "hidden activations", 90, 2, axis_titles=True, left=1.1)
     ax1.hist(hidden.ravel(), bins=50, color="tab:blue", histtype="stepfilled")
     ax1.set(xlabel="activation", ylabel="count", yscale="log", title="all activations")
     ax2.hist(hidden.mean(axis=0), bins=30, color="tab:orange", histtype="stepfilled")
@@ -143,13 +144,13 @@ def activation_histogram(hidden: np.ndarray, target: float | None, path: Path, t
         ax2.axvline(target, color="k", linestyle="--", label=f"target {target:g}")
         ax2.legend()
     ax2.set(xlabel="mean activation of a unit", ylabel="units", title="per-unit means")
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def topk(ks: Sequence[int], losses: Sequence[float], dense_ms: Sequence[float], sparse_ms: Sequence[float],
          path: Path, title: str) -> Path:
     """Left: reconstruction loss from the k largest activations. Right: decode time, dense against sparse."""
-    fig, (left, right) = _figure((11, 4.4), title, 110, 2, axis_titles=True)
+    fig, (left, right) = titled_figure((11, 4.4), title, 110, 2, axis_titles=True)
     left.plot(ks, losses, "o-")
     left.set(xlabel="k (hidden activations kept per image)", ylabel="reconstruction MSE", yscale="log",
              title="top-k reconstruction")
@@ -160,4 +161,4 @@ def topk(ks: Sequence[int], losses: Sequence[float], dense_ms: Sequence[float], 
     for ax in (left, right):
         ax.grid(True, which="both", alpha=0.3)
     right.legend(fontsize=8)
-    return _save(fig, path)
+    return save_png(fig, path)

@@ -68,9 +68,9 @@ def _value(t: Any) -> float:
 
 
 def _history(trials: list[Any], settings: studies.StudySettings, path: Path, title: str) -> Path:
-    from sparsegrad.experiment.plots import _figure, _save
+    from sparsegrad.experiment.plots import save_png, titled_figure
 
-    fig, (ax,) = _figure((7.5, 4.5), f"optimization history: {title}", 80)
+    fig, (ax,) = titled_figure((7.5, 4.5), f"optimization history: {title}", 80)
     best, running = [], math.inf if settings.direction == "minimize" else -math.inf
     pick = min if settings.direction == "minimize" else max
     for state, marker, color in (("COMPLETE", "o", "tab:blue"), ("PRUNED", "x", "tab:orange"),
@@ -88,30 +88,30 @@ def _history(trials: list[Any], settings: studies.StudySettings, path: Path, tit
                                                                           if math.isfinite(v)) else "linear")
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def _importances(study: Any, path: Path, title: str) -> Path:
     import optuna
 
-    from sparsegrad.experiment.plots import _figure, _save
+    from sparsegrad.experiment.plots import save_png, titled_figure
 
     importances = optuna.importance.get_param_importances(study)
     names = list(importances)[::-1]
-    fig, (ax,) = _figure((7.5, 1.6 + 0.45 * len(names)), f"parameter importances (fANOVA): {title}", 80, left=2.2)
+    fig, (ax,) = titled_figure((7.5, 1.6 + 0.45 * len(names)), f"parameter importances (fANOVA): {title}", 80, left=2.2)
     ax.barh(names, [importances[n] for n in names], color="tab:blue")
     ax.set(xlabel="share of the objective's variance", xlim=(0, 1))
     ax.grid(True, axis="x", alpha=0.3)
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def _parameters(trials: list[Any], settings: studies.StudySettings, path: Path, title: str) -> Path:
     """The objective against each parameter, one panel a parameter."""
-    from sparsegrad.experiment.plots import _figure, _save
+    from sparsegrad.experiment.plots import save_png, titled_figure
 
     keys = sorted({k for t in trials for k in t.params})
     width = max(4.2 * len(keys), 6)
-    fig, axes = _figure((width, 4.2), f"objective against each parameter: {title}", int(width * 11),
+    fig, axes = titled_figure((width, 4.2), f"objective against each parameter: {title}", int(width * 11),
                         max(len(keys), 1), axis_titles=True)
     for ax, key in zip(axes, keys):
         for state, marker, color in (("COMPLETE", "o", "tab:blue"), ("PRUNED", "x", "tab:orange")):
@@ -130,4 +130,4 @@ def _parameters(trials: list[Any], settings: studies.StudySettings, path: Path, 
         ax.grid(True, alpha=0.3)
     if keys:
         axes[0].legend(fontsize=8)
-    return _save(fig, path)
+    return save_png(fig, path)
