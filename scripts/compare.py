@@ -95,7 +95,8 @@ def main(argv: list[str] | None = None) -> int:
             print("error: --attach needs a sweep (--parent or --latest)", file=sys.stderr)
             return 1
         report_sweep(tracker, parent, out, args.threshold)
-        print(f"stored on the parent run {parent} as comparison/summary.csv and comparison/convergence.png")
+        print(f"stored on the parent run {parent} as comparison/summary.csv, comparison/convergence.png and "
+              "comparison/frontier.png")
     else:
         compare(tracker, runs, out, args.threshold, title=what)
     return 0

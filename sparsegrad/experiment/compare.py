@@ -29,7 +29,7 @@ from __future__ import annotations
 import csv
 import json
 import math
-import textwrap
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -245,8 +245,23 @@ def data_of(jobs: list[JobSummary]) -> str:
 
 def _heading(title: str, jobs: list[JobSummary], width: int) -> str:
     """What was compared (a sweep's name holds its overrides) and on which data, wrapped at `width` characters."""
-    lines = textwrap.wrap(title or "comparison", width) or ["comparison"]
+    lines = _wrap(title, width) or ["comparison"]
     return "\n".join(lines + [f"{len(jobs)} runs on {data_of(jobs)}"])
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    """`text` in lines of at most `width` characters, broken at spaces or after the commas of a swept list
+    (`+experiment/x=a,b,c`), never inside a name (a piece longer than `width` keeps a line to itself)."""
+    lines, line = [], ""
+    for word in text.split():
+        for i, part in enumerate(re.findall(r"[^,]*,|[^,]+", word)):
+            joined = line + ("" if i or not line else " ") + part
+            if line and len(joined) > width:
+                lines.append(line)
+                line = part
+            else:
+                line = joined
+    return [*lines, line] if line else lines
 
 
 def _legend_below(ax: Axes, entries: int) -> None:
@@ -406,10 +421,10 @@ def frontier_figure(jobs: list[JobSummary], title: str = "") -> Figure:
                 alpha=0.8)
         ax.plot([x for x, _ in points], [y for _, y in points], marker, color=color, linestyle="none",
                 markersize=7, label=f"{method} ({len(members)} jobs; line: its Pareto front)")
-        for j, (x, y) in zip(members, points):
+        for j, (x, y) in zip(members, points):  # every other method's labels below its points: apart where they meet
             if knob_of(j):
-                ax.annotate(knob_of(j), (x, y), textcoords="offset points", xytext=(5, 4), fontsize=7,
-                            color=color)
+                ax.annotate(knob_of(j), (x, y), textcoords="offset points", xytext=(5, -11 if n % 2 else 4),
+                            fontsize=7, color=color)
     if shown and min(j.final("l0") for j in shown) > 0:
         ax.set_xscale("log")  # units counted plainly (5, 10, 20), not as 6x10^0
         ax.xaxis.set_major_locator(FixedLocator([1, 2, 3, 5, 10, 20, 30, 50, 100, 200, 500, 1000]))

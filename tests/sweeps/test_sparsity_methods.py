@@ -9,6 +9,7 @@ import math
 from sparsegrad.experiment.compare import (
     Columns,
     JobSummary,
+    _wrap,
     knob_of,
     method_of,
     pareto_front,
@@ -92,3 +93,11 @@ def test_summary_columns_and_the_figure(tmp_path):
     assert png.read_bytes().startswith(b"\x89PNG")
     empty = plot_frontier([jobs[-1]], tmp_path / "empty.png")  # nothing to show: says so, draws no point
     assert empty.stat().st_size > 0
+
+
+def test_a_long_title_breaks_after_the_commas_of_a_swept_list_never_inside_a_name():
+    title = "sweep experiment=sparsity_methods +experiment/sparsity_methods=kl_beta0.1,topk_k5,topk_k10 (abc)"
+    lines = _wrap(title, 50)
+    assert lines == ["sweep experiment=sparsity_methods", "+experiment/sparsity_methods=kl_beta0.1,topk_k5,",
+                     "topk_k10 (abc)"]
+    assert _wrap("a_name_longer_than_the_width b", 10) == ["a_name_longer_than_the_width", "b"]
