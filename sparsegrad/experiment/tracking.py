@@ -446,6 +446,14 @@ class Tracker:
         return runs[0] if runs else None
 
     @_reported
+    def latest_evaluation(self, run_id: str) -> MlflowRun | None:
+        """The most recent evaluation run (`scripts/evaluate.py run=<run_id>`) of the run `run_id`."""
+        experiment_id = self.get_run(run_id).info.experiment_id
+        runs = self._client.search_runs([experiment_id], f"tags.`{EVALUATES_TAG}` = '{run_id}'", max_results=1,
+                                        order_by=["attributes.start_time DESC"])
+        return runs[0] if runs else None
+
+    @_reported
     def experiment_runs(self, experiment: str) -> list[MlflowRun]:
         """Every run of an experiment except sweep parents, oldest first."""
         found = self._client.get_experiment_by_name(experiment)
