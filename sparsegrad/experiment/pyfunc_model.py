@@ -32,7 +32,7 @@ class SparseAutoEncoder(PythonModel):
         with np.load(context.artifacts["weights"]) as weights:
             self.model.load_state_dict(dict(weights))
 
-    def predict(self, context, model_input, params: dict | None = None) -> np.ndarray:
+    def predict(self, context, model_input: np.ndarray, params: dict | None = None) -> np.ndarray:
         from sparsegrad import Tensor, no_grad
 
         output = (params or {}).get("output", "reconstruction")
