@@ -114,25 +114,25 @@ class MlflowSweepCallback(Callback):
 
     def _start_parent(self, config: DictConfig) -> None:
         from sparsegrad.data import check_available
+        from sparsegrad.experiment import tracking as t
         from sparsegrad.experiment.run import Run
         from sparsegrad.experiment.schema import validate
-        from sparsegrad.experiment.tracking import SWEEP_TAG, Tracker, flatten, provenance_tags
 
         task = OmegaConf.masked_copy(config, [k for k in config if k != "hydra"])
         validate(task)
         space = check_jobs(config)  # every job's config, before anything is opened
-        tracker = Tracker(config.tracking.uri, config.tracking.experiment, config.tracking.timeout_s,
-                          config.tracking.retries)  # an unreachable store: in seconds, before anything else
+        tracker = t.Tracker(config.tracking.uri, config.tracking.experiment, config.tracking.timeout_s,
+                            config.tracking.retries)  # an unreachable store: in seconds, before anything else
         check_available(task.data.name, task.data.get("path"))  # once, before any job opens a run
         sweep_dir = Path(config.hydra.sweep.dir)
         launcher = str(OmegaConf.select(config, "hydra.launcher._target_")).rsplit(".", 1)[-1]
-        tags = {**provenance_tags("scripts/train.py"), "sweep_dir": str(sweep_dir.resolve()), SWEEP_TAG: "parent",
-                "launcher": launcher, "sweep_overrides": json.dumps(sweep_overrides(config))}
+        tags = {**t.provenance_tags("scripts/train.py"), t.SWEEP_TAG: "parent", t.LAUNCHER_TAG: launcher,
+                t.SWEEP_DIR_TAG: str(sweep_dir.resolve()), t.SWEEP_OVERRIDES_TAG: json.dumps(sweep_overrides(config))}
         self.parent = Run(tracker, sweep_dir, name=_sweep_name(config), trains=False, tags=tags)
         self.parent.open()
         # What the jobs share, and the swept keys as the space they take (`sweep.beta = 0,0.1,1`): a
         # filter on `params.beta` finds the jobs, never the parent.
-        fixed = {k: v for k, v in flatten(task).items() if k not in space}
+        fixed = {k: v for k, v in t.flatten(task).items() if k not in space}
         self.parent.recorder.log_params({**fixed, **{f"sweep.{k}": v for k, v in space.items()}})
         atexit.register(self._abandon)
         (sweep_dir / PARENT_FILE).write_text(json.dumps({"run_id": self.parent.run_id, "uri": tracker.uri}))
