@@ -4,8 +4,11 @@ It is the runner's one place that writes, so it is where a background mechanism 
 There is none: each write is done when asked, on the caller's thread, and its error (one
 line: `TrackingUnreachable`, `ExperimentError`) raised there. Measured with
 `scripts/bench_run.py` (docs/runner.md): all of a default run's writes take under 5% of it,
-the bar a background thread must clear to exist. So `flush()`, which `Run` calls before it
-records an outcome, has nothing left to wait for, and nothing needs shutting down at exit.
+the bar a background thread must clear to exist. Nothing needs shutting down at exit.
+
+One kind of row waits: system samples (`log_sample`) go out in the same batch as the next
+epoch's metrics, and `flush()`, which `Run` calls before it records an outcome, sends the last
+ones. A call of their own each epoch (10-25 ms on sqlite) would cost about 1% of a default run.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ class Recorder:
         self.checkpoint: Path | None = None  # the last one written (or copied in, to resume)
         self.checkpoint_epoch = 0  # the epoch it holds
         self.epochs_logged = 0  # the last epoch whose metrics are in MLflow
+        self._samples: list[tuple[str, float, int, int]] = []  # system samples not yet sent (key, value, step, ms)
 
     def caption(self, data_name: str) -> str:
         """What figures and images say they show: "run <name> (<id>), data=<name>"."""
@@ -72,8 +76,10 @@ class Recorder:
     # --- each epoch ------------------------------------------------------------------------------
 
     def log_metrics(self, epoch: int, metrics: Mapping[str, float], step_losses: list[tuple[int, float]]) -> None:
+        """The epoch's metrics, its step losses and the system samples taken since the last write: one batch."""
         self.tracker.log_metrics(self.run_id, [(k, v, epoch) for k, v in metrics.items()]
-                                 + [("train/step_loss", v, s) for s, v in step_losses])
+                                 + [("train/step_loss", v, s) for s, v in step_losses] + self._samples)
+        self._samples = []
         self.epochs_logged = epoch
 
     def log_missing_epochs(self, history: Mapping[str, list[float]]) -> None:
@@ -83,6 +89,17 @@ class Recorder:
                 if i + 1 not in logged]
         if rows:
             self.tracker.log_metrics(self.run_id, rows)
+
+    # --- system samples (callbacks/system_metrics.py) ----------------------------------------------
+
+    def next_step(self, key: str) -> int:
+        """The step after the last one MLflow holds of `key`, 0 if none (a resumed run's samples go on)."""
+        history = self.tracker.metric_history(self.run_id, key)
+        return history[-1][0] + 1 if history else 0
+
+    def log_sample(self, step: int, time_ms: int, values: Mapping[str, float]) -> None:
+        """One sample, kept with the time it was taken: sent with the next epoch's metrics, or by `flush`."""
+        self._samples.extend((key, float(value), step, time_ms) for key, value in values.items())
 
     def save_checkpoint(self, state: TrainState) -> Path:
         self.checkpoint = save_checkpoint(self.run_dir / FILENAME, state, self.run_id)
@@ -123,4 +140,7 @@ class Recorder:
             return str(self.checkpoint)
 
     def flush(self) -> None:
-        """Every write is done by now (none runs in the background): nothing to wait for."""
+        """Send the system samples still held (those after the last epoch's metrics); nothing else waits."""
+        if self._samples:
+            self.tracker.log_metrics(self.run_id, self._samples)
+            self._samples = []

@@ -309,12 +309,13 @@ class Tracker:
             self._client.log_batch(run_id, params=items[i:i + MAX_PARAMS])
 
     @_reported
-    def log_metrics(self, run_id: str, rows: Iterable[tuple[str, float, int]]) -> None:
-        """Send (key, value, step) rows in as few calls as MLflow allows."""
+    def log_metrics(self, run_id: str, rows: Iterable[tuple[str, float, int] | tuple[str, float, int, int]]) -> None:
+        """Send (key, value, step) rows in as few calls as MLflow allows; a row may add its own time
+        (key, value, step, ms since the epoch), else it is stamped now."""
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
-        metrics = [Metric(key, float(value), now, step) for key, value, step in rows]
+        metrics = [Metric(row[0], float(row[1]), row[3] if len(row) > 3 else now, row[2]) for row in rows]
         for i in range(0, len(metrics), MAX_METRICS):
             self._client.log_batch(run_id, metrics=metrics[i:i + MAX_METRICS])
 
