@@ -93,9 +93,9 @@ class Recorder:
     # --- system samples (callbacks/system_metrics.py) ----------------------------------------------
 
     def next_step(self, key: str) -> int:
-        """The step after the last one MLflow holds of `key`, 0 if none (a resumed run's samples go on)."""
-        history = self.tracker.metric_history(self.run_id, key)
-        return history[-1][0] + 1 if history else 0
+        """The step after the last one of `key` in MLflow or held here, 0 if none (a resumed run's samples go on)."""
+        held = [step for name, _, step, _ in self._samples if name == key]
+        return max([step for step, _ in self.tracker.metric_history(self.run_id, key)] + held, default=-1) + 1
 
     def log_sample(self, step: int, time_ms: int, values: Mapping[str, float]) -> None:
         """One sample, kept with the time it was taken: sent with the next epoch's metrics, or by `flush`."""

@@ -35,8 +35,8 @@ def test_a_users_metric_figure_and_stopping_callback_from_the_command_line(store
 
 def test_early_stopping_is_listed_beside_the_defaults_and_checked_before_anything_runs():
     cfg = compose_config(["callbacks=[default,early_stopping]", "callbacks.early_stopping.patience=3"])
-    assert list(cfg.callbacks) == ["gradient_monitor", "image_log", "figures", "checkpoint", "metric_logger",
-                                   "early_stopping"]
+    assert list(cfg.callbacks) == ["gradient_monitor", "image_log", "figures", "system_metrics", "checkpoint",
+                                   "metric_logger", "early_stopping"]
     validate(cfg)
     assert "early_stopping" not in compose_config().callbacks  # off by default
     bad = compose_config(["callbacks=[default,early_stopping]", "callbacks.early_stopping.mode=median"])
