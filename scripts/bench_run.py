@@ -3,6 +3,7 @@
     python scripts/bench_run.py --threads            # one BLAS thread against two, over batch x hidden
     python scripts/bench_run.py --scaling            # sparsegrad, NumPy, PyTorch over batch x hidden (+ PNG)
     python scripts/bench_run.py --end-to-end         # a whole default run against its loop and its floor
+    python scripts/bench_run.py --end-to-end --variant '~callbacks.system_metrics'   # and without a callback
     python scripts/bench_run.py --sweep              # the 10-job sparsity sweep: basic launcher, then joblib on 2
 
 The step of `--threads` and `--scaling` is the one `scripts/bench.py` times (the same model, loss,
@@ -144,6 +145,13 @@ def _trees(args: argparse.Namespace) -> list[Path]:
     return [ROOT] + ([Path(args.tree).resolve()] if args.tree else [])
 
 
+def _arms(args: argparse.Namespace) -> list[tuple[str, Path, list[str]]]:
+    """What --end-to-end times alternately: (label, checkout, extra overrides); --variant adds this checkout's
+    run with its overrides."""
+    arms = [("this checkout" if tree == ROOT else str(tree), tree, []) for tree in _trees(args)]
+    return arms + ([(f"with {args.variant}", ROOT, args.variant.split())] if args.variant else [])
+
+
 def _train(args: list[str], store: str, tree: Path = ROOT) -> float:
     """Wall seconds of `scripts/train.py args` (of the checkout `tree`) logging to `store`, one BLAS thread."""
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
@@ -177,27 +185,36 @@ def end_to_end(args: argparse.Namespace) -> None:
     data = "fashion_mnist" if FASHION.is_dir() else "mnist_sample"
     images = bench.load_images("synthetic", 2048, 0)
     order = bench.batch_order(len(images), 2000, bench.BATCH, 0)
-    for repeat, tree in ((r, t) for r in range(args.repeats) for t in _trees(args)):
+    walls: dict[str, list[float]] = {}
+    for repeat, (where, tree, extra) in ((r, a) for r in range(args.repeats) for a in _arms(args)):
         floor_ms = []
         for _ in range(3):  # the NumPy step just before and after, in this process
             step = bench.numpy_step(bench.initial_weights(0))
             floor_ms.append(1e3 * _timed(step, images, order))
         with tempfile.TemporaryDirectory(prefix="sparsegrad-e2e-") as tmp:
             store = f"sqlite:///{tmp}/mlflow.db"
-            wall = _train([f"data={data}", f"trainer.epochs={args.epochs}", f"hydra.run.dir={tmp}/run"], store, tree)
+            wall = _train([f"data={data}", f"trainer.epochs={args.epochs}", f"hydra.run.dir={tmp}/run", *extra],
+                          store, tree)
             (run, client), = _runs(store)
             loop = _loop_s(run, client)
             steps = int(run.data.tags["steps_per_epoch"]) * args.epochs
             stamps = (run.info.end_time - run.info.start_time) / 1e3
+            samples = len(client.get_metric_history(run.info.run_id, "system/cpu_utilization_percentage"))
         step = bench.numpy_step(bench.initial_weights(0))
         floor_ms.append(1e3 * _timed(step, images, order))
         floor = statistics.median(floor_ms) * steps / 1e3
         load = os.getloadavg()[0]
-        where = "this checkout" if tree == ROOT else tree
+        walls.setdefault(where, []).append(wall)
         print(f"repeat {repeat + 1} ({where}): data={data}, {args.epochs} epochs, {steps} steps: wall {wall:.1f} s, "
               f"run open {stamps:.1f} s, loop {loop:.1f} s, NumPy floor {floor:.1f} s "
               f"({statistics.median(floor_ms):.3f} ms a step): run / floor {wall / floor:.3f}x, "
-              f"run / loop {wall / loop:.3f}x, loop / floor {loop / floor:.3f}x (load {load:.1f})", flush=True)
+              f"run / loop {wall / loop:.3f}x, loop / floor {loop / floor:.3f}x, {samples} system samples "
+              f"(load {load:.1f})", flush=True)
+    (first, base), *others = walls.items()
+    for where, times in others:  # each repeat's pair, then the median of the pairs
+        ratios = [t / b for t, b in zip(times, base)]
+        print(f"{where} / {first}: " + ", ".join(f"{r:.3f}x" for r in ratios)
+              + f"; median {statistics.median(ratios):.3f}x", flush=True)
 
 
 def sweep(args: argparse.Namespace) -> None:
@@ -246,6 +263,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=50, help="epochs of each run (--end-to-end, --sweep)")
     parser.add_argument("--tree", default=None, help="--end-to-end, --sweep: also time this other checkout's "
                         "train.py, alternated (before/after a change in one session)")
+    parser.add_argument("--variant", default=None, help="--end-to-end: also time this checkout's run with these "
+                        "overrides (space-separated), alternated, e.g. '~callbacks.system_metrics'")
     parser.add_argument("--plot", default=str(ROOT / "docs" / "scaling.png"), help="--scaling's PNG ('' for none)")
     args = parser.parse_args(argv)
     print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores", flush=True)

@@ -11,9 +11,10 @@ its index as step:
 How often: every `interval_s` seconds (1 by default) from the start of training, checked after
 each optimizer step with one `time.monotonic()` call, and once more when training ends. No
 sample is taken at the start: psutil's CPU figure is the average since its previous call, so
-the first one would cover no time. A sample (three psutil calls) takes ~80 us; the samples go
+the first one would cover no time. A sample (three psutil calls) takes ~90 us; the samples go
 out in the batch of the epoch's metrics, not in calls of their own (`Recorder.log_sample`).
-Measured in docs/performance-run.md: ~90 samples and under 0.1% of a default run.
+Measured in docs/performance-run.md: ~90 samples and ~0.35% of a default run (a second is one
+sample or two per epoch; 0.1 s would cost ~1%).
 
 Why not MLflow's monitor (`log_system_metrics=True`): it samples on a thread of its own, and a
 run here has one thread of control (docs/runner.md). Sampling on fit's thread between steps
