@@ -37,8 +37,8 @@ $(STAMPS)/dev: pyproject.toml
 test: install-dev                   ## the whole test suite (what CI runs)
 	$(PYTHON) -m pytest
 
-test-fast: install-dev              ## the suite without the `slow` tests (subprocesses, servers, notebooks): < 1 min
-	$(PYTHON) -m pytest -m "not slow"
+test-fast: install-dev              ## the suite without the `slow` tests (subprocesses, servers, notebooks), on every core: < 1 min
+	$(PYTHON) -m pytest -m "not slow" -n auto
 
 lint: install-dev                   ## ruff
 	$(PYTHON) -m ruff check .
