@@ -53,10 +53,6 @@ class TrainState:
             self.history.setdefault(key, []).append(value)
         self.metrics[key] = value
 
-    def last(self) -> dict[str, float]:
-        """The metrics of the last epoch that ended."""
-        return dict(self.metrics)
-
     def stop(self, reason: str) -> None:
         """End training after this epoch (its callbacks all run); the run ends FINISHED, tagged with why."""
         if not self.stop_reason:

@@ -110,8 +110,8 @@ def _train_in(run: Run, cfg: DictConfig, resume: ResumePoint | None, check: bool
                     history=history, recorder=recorder)
     if state.should_stop:
         recorder.stopped(state.stop_reason, state.epoch)
-    recorder.log_weights(parts.model)
-    publish(recorder, cfg, parts.model, state.history, data.test_images[:2])  # pyfunc model, registered
+    weights = recorder.log_weights(parts.model)
+    publish(recorder, cfg, parts.model, weights, state.history, data.test_images[:2])  # pyfunc model, registered
     return state.history["val/recon_loss"][-1]
 
 

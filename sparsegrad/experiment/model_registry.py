@@ -1,6 +1,7 @@
 """A finished run's model for others: logged as an MLflow pyfunc and registered under a name.
 
-`publish(recorder, cfg, model, history, example)` is called by the job once training has ended well:
+`publish(recorder, cfg, model, weights, history, example)` is called by the job once training has ended
+well, with the `weights.npz` the recorder has just stored:
 - logs `pyfunc_model` with the run (the code is `pyfunc_model.py`, with its own copy of the NumPy-only
   library): float32 input (-1, input_dim), output the reconstruction, or the hidden codes with
   `params={"output": "codes"}`; its signature, an input example (two validation images), and
@@ -46,8 +47,8 @@ def non_finite(history: Mapping[str, list[float]]) -> list[str]:
     return sorted(k for k, values in history.items() if values and not math.isfinite(values[-1]))
 
 
-def publish(recorder: Recorder, cfg: DictConfig, model: AutoEncoder, history: Mapping[str, list[float]],
-            example: np.ndarray) -> str | None:
+def publish(recorder: Recorder, cfg: DictConfig, model: AutoEncoder, weights: Path,
+            history: Mapping[str, list[float]], example: np.ndarray) -> str | None:
     """Log the pyfunc model with the run and register it; the `models:/name/version` URI (None: not registered)."""
     bad = non_finite(history)
     if bad:
@@ -55,8 +56,6 @@ def publish(recorder: Recorder, cfg: DictConfig, model: AutoEncoder, history: Ma
         return None
     name = cfg.tracking.get("register_model", None)
     with tempfile.TemporaryDirectory(prefix="sparsegrad-model-") as tmp:
-        weights = Path(tmp) / "weights.npz"
-        np.savez(weights, **model.state_dict())
         library = Path(tmp) / "code" / "sparsegrad"
         shutil.copytree(LIBRARY, library, ignore=shutil.ignore_patterns(*NOT_THE_LIBRARY))
         example = np.ascontiguousarray(example, dtype=np.float32)
@@ -80,7 +79,7 @@ def _log(recorder: Recorder, cfg: DictConfig, model: AutoEncoder, history: Mappi
     epochs = len(next(iter(history.values()), []))
     # The model's shape travels as an artifact of its own (MLflow would log a `model_config` as the
     # run's params too, beside the run's own config).
-    shape = weights.with_name("model.json")
+    shape = library.parent.parent / "model.json"  # (in the temporary folder, beside code/)
     shape.write_text(json.dumps(config))
     return recorder.log_model(ARTIFACT, CODE, {"weights": weights, "model": shape}, library, example, reconstruction,
                               [f"numpy=={np.__version__}"], name, epochs)

@@ -83,7 +83,7 @@ def test_gradient_monitor_records_each_parameters_norms_per_epoch():
         assert state.history[metric_name("grad_norm_max", name)] == pytest.approx([max(spy.grads[name])], rel=1e-5)
         assert state.history[metric_name("update_ratio", name)] == pytest.approx([np.mean(spy.ratios[name])], rel=1e-4)
         assert state.history[metric_name("norm", name)] == pytest.approx([np.linalg.norm(p.data)], rel=1e-5)
-    assert metric_name("grad_norm", name) in state.last()
+    assert metric_name("grad_norm", name) in state.metrics
 
 
 def mlflow_run_page_order(keys):

@@ -33,7 +33,7 @@ def test_a_nan_final_metric_publishes_nothing():
     assert non_finite({"train/loss": [1.0, math.nan, 0.5], "l0": [3.0, 2.0]}) == []  # an earlier epoch: says nothing
     assert non_finite({"train/loss": [1.0, math.nan], "l0": [3.0, math.inf]}) == ["l0", "train/loss"]
     # returns before it touches MLflow, the config or the model
-    assert publish(None, None, None, {"val/recon_loss": [0.1, math.nan]}, np.zeros((2, 784))) is None
+    assert publish(None, None, None, None, {"val/recon_loss": [0.1, math.nan]}, np.zeros((2, 784))) is None
 
 
 @pytest.mark.slow

@@ -165,7 +165,7 @@ class Seen(Callback):
         self.seen = []
 
     def on_epoch_end(self, state):
-        self.seen.append((state.epoch, dict(state.last()), list(state.step_losses)))
+        self.seen.append((state.epoch, dict(state.metrics), list(state.step_losses)))
 
 
 def test_fit_on_tiny_data_hands_each_epoch_to_the_callbacks():
