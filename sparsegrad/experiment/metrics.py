@@ -17,15 +17,39 @@ of images, drawn as the feature-density histogram (callbacks/image_log.py).
 
 from __future__ import annotations
 
+import difflib
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 
 import numpy as np
 
+from sparsegrad.experiment.errors import ExperimentError
 from sparsegrad.function import no_grad
 from sparsegrad.nn import AutoEncoder
 from sparsegrad.operations.loss import MSELoss
 from sparsegrad.tensor import Tensor
+
+# The losses' names before they took MLflow sections (train/, val/): a monitor or an objective given one
+# is told its name now, before anything runs, not one epoch into a run (callbacks/early_stopping.py,
+# tuning/study.py).
+FORMER_NAMES = {"loss": "train/loss", "recon_loss": "train/recon_loss", "sparsity_loss": "train/sparsity_loss",
+                "step_loss": "train/step_loss", "val_recon_loss": "val/recon_loss"}
+
+
+def renamed(metric: str) -> str | None:
+    """What `metric` is called now, if it is a former name (else None)."""
+    return FORMER_NAMES.get(metric)
+
+
+def not_a_metric(setting: str, metric: str, metrics: Iterable[str]) -> ExperimentError:
+    """The error for a callback told to watch a metric the run does not log: the nearest names, then all."""
+    names = sorted(metrics)
+    near = difflib.get_close_matches(metric, names, n=2)
+    hint = f"did you mean {' or '.join(near)}? " if near else ""
+    return ExperimentError(f"{setting}={metric!r} is not a metric of this run: {hint}"
+                           f"its metrics are {', '.join(names)}")
+
 
 NEAR_ZERO = 0.01  # an activation below this counts as silent
 # A unit active on more than half the images is "dense": its silence, not its firing, is the rarer event,

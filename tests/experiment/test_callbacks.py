@@ -8,7 +8,7 @@ import pytest
 
 from sparsegrad.data import Dataset
 from sparsegrad.experiment.build import build
-from sparsegrad.experiment.callbacks import Callback, EarlyStopping, Figures, GradientMonitor, ImageLog
+from sparsegrad.experiment.callbacks import Callback, EarlyStopping, Figures, GradientMonitor, ImageLog, OptunaPruning
 from sparsegrad.experiment.callbacks.gradient_monitor import metric_name
 from sparsegrad.experiment.metrics import measure
 from sparsegrad.experiment.tracking import provenance_tags
@@ -255,12 +255,29 @@ def test_early_stopping_waits_patience_epochs_without_improvement():
 
 
 @pytest.mark.parametrize("kwargs, key", [({"mode": "median"}, "mode"), ({"patience": 0}, "patience"),
-                                         ({"min_delta": -1}, "min_delta")])
+                                         ({"min_delta": -1}, "min_delta"),
+                                         ({"monitor": "val_recon_loss"}, "the metric is named val/recon_loss")])
 def test_early_stopping_checks_its_arguments(kwargs, key):
     from sparsegrad.checks import ArgumentError
 
     with pytest.raises(ArgumentError, match=key):
         EarlyStopping(**kwargs)
+
+
+@pytest.mark.parametrize("callback, setting", [
+    (lambda: EarlyStopping(monitor="val/recon_los"), "callbacks.early_stopping.monitor"),
+    (lambda: OptunaPruning("sqlite:///nowhere.db", "a study", 0, monitor="val/recon_los"), "hydra.sweeper.objective"),
+])
+def test_a_callback_watching_a_metric_the_run_does_not_log_names_the_nearest(callback, setting):
+    from sparsegrad.experiment.errors import ExperimentError
+
+    class State:
+        metrics = {"train/loss": 0.1, "val/recon_loss": 0.05, "l0": 3.0}
+
+    with pytest.raises(ExperimentError) as error:
+        callback().on_epoch_end(State())
+    assert str(error.value) == (f"{setting}='val/recon_los' is not a metric of this run: did you mean "
+                                "val/recon_loss? its metrics are l0, train/loss, val/recon_loss")
 
 
 def test_provenance_names_the_code_it_ran():

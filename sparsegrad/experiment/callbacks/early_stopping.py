@@ -6,6 +6,7 @@ import math
 
 from sparsegrad.checks import check
 from sparsegrad.experiment.callback import Callback, TrainState
+from sparsegrad.experiment.metrics import not_a_metric, renamed
 
 
 class EarlyStopping(Callback):
@@ -16,6 +17,7 @@ class EarlyStopping(Callback):
 
     def __init__(self, monitor: str = "val/recon_loss", mode: str = "min", patience: int = 5,
                  min_delta: float = 0.0) -> None:
+        check(renamed(monitor) is None, "monitor", monitor, f"the metric is named {renamed(monitor)}")
         check(mode in ("min", "max"), "mode", mode, "min or max")
         check(isinstance(patience, int) and patience >= 1, "patience", patience, "an integer >= 1")
         check(isinstance(min_delta, int | float) and math.isfinite(min_delta) and min_delta >= 0, "min_delta",
@@ -44,10 +46,7 @@ class EarlyStopping(Callback):
 
     def on_epoch_end(self, state: TrainState) -> None:
         if self.monitor not in state.metrics:
-            from sparsegrad.experiment.errors import ExperimentError
-
-            raise ExperimentError(f"callbacks.early_stopping.monitor={self.monitor!r} is not a metric of this run: "
-                                  f"choose one of {', '.join(sorted(state.metrics))}")
+            raise not_a_metric("callbacks.early_stopping.monitor", self.monitor, state.metrics)
         self._update(state.metrics[self.monitor])
         if self.bad_epochs >= self.patience:
             state.stop(f"early_stopping: {self.monitor} did not improve by more than {self.min_delta:g} "

@@ -7,6 +7,7 @@ import math
 from typing import Any
 
 from sparsegrad.experiment.callback import Callback, TrainState
+from sparsegrad.experiment.metrics import not_a_metric
 
 
 class OptunaPruning(Callback):
@@ -32,7 +33,9 @@ class OptunaPruning(Callback):
             self._trial.set_user_attr("mlflow_run_id", state.recorder.run_id)
 
     def on_epoch_end(self, state: TrainState) -> None:
-        value = state.metrics.get(self.monitor, math.nan)
+        if self.monitor not in state.metrics:  # (else every trial would end FAIL with nothing reported)
+            raise not_a_metric("hydra.sweeper.objective", self.monitor, state.metrics)
+        value = state.metrics[self.monitor]
         if math.isfinite(value):
             self._trial.report(value, state.epoch)
         self._trial.set_user_attr("epochs", state.epoch)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from sparsegrad.experiment.errors import ConfigError
+from sparsegrad.experiment.metrics import renamed
 
 SAMPLERS = ("tpe", "random", "cmaes")
 PRUNERS = ("median", "hyperband", "none")
@@ -35,7 +36,8 @@ class StudySettings:
                 ("n_jobs", isinstance(self.n_jobs, int) and self.n_jobs >= 1, "an integer >= 1"),
                 ("sampler", self.sampler in SAMPLERS, " | ".join(SAMPLERS)),
                 ("pruner", self.pruner in PRUNERS, " | ".join(PRUNERS)),
-                ("direction", self.direction in DIRECTIONS, " | ".join(DIRECTIONS))):
+                ("direction", self.direction in DIRECTIONS, " | ".join(DIRECTIONS)),
+                ("objective", renamed(self.objective) is None, f"the metric is named {renamed(self.objective)}")):
             if not ok:
                 raise ConfigError(f"hydra.sweeper.{key}", getattr(self, key), allowed)
 
