@@ -81,7 +81,9 @@ def store_deleted(ws: Workspace):
     uri = f"tracking.uri={store_uri(ws.path / 'gone' / 'mlflow.db')}"
     job = ws.start("job", *LONG, uri, store=None)
     wait_for(ws.path / "job" / "checkpoint.npz", job)
-    shutil.rmtree(ws.path / "gone")
+    gone = ws.path / "gone"
+    while gone.exists():  # (the job may write a file, sqlite's journal, between rmtree's unlinks and its rmdir)
+        shutil.rmtree(gone, ignore_errors=True)
     return ws, job.wait()
 
 
@@ -114,3 +116,50 @@ def make_config():
     from tests.experiment.conftest import compose_config
 
     return lambda *overrides: compose_config(overrides)
+
+
+def _immutable(paths, on: bool) -> bool:
+    """chattr +i (or -i) on `paths`: files even root cannot write (False where chattr cannot)."""
+    import shutil
+    import subprocess
+
+    if shutil.which("chattr") is None:
+        return False
+    return subprocess.run(["chattr", "+i" if on else "-i", *map(str, paths)], capture_output=True).returncode == 0
+
+
+@scenario
+def store_read_only(ws: Workspace):
+    """The sqlite store turned read-only under a running job (a full or remounted disk, a quota), then
+    writable again, and the run resumed."""
+    folder = ws.path / "frozen"
+    uri = f"tracking.uri={store_uri(folder / 'mlflow.db')}"
+    job = ws.start("job", *LONG, uri, store=None)
+    wait_for(ws.path / "job" / "checkpoint.npz", job)
+    frozen = [folder / "mlflow.db", folder]
+    if not _immutable(frozen, True):
+        job.signal(__import__("signal").SIGTERM)
+        job.wait()
+        return ws, None, None, None
+    try:
+        outcome = job.wait()
+    finally:
+        _immutable(frozen, False)
+    run_id = (ws.path / "job" / "mlflow_run_id").read_text()
+    resumed = ws.run("resumed", f"trainer.resume={run_id}", "trainer.progress=false", uri, store=None)
+    from tests.harness import client_for
+
+    return ws, outcome, resumed, client_for(store_uri(folder / "mlflow.db")).get_run(run_id)
+
+
+def test_a_store_turned_read_only_mid_run_ends_the_job_in_one_line_and_the_run_resumes(scenarios):
+    ws, outcome, resumed, final = scenarios("store_read_only")
+    if outcome is None:
+        pytest.skip("chattr +i is not available here (needs root and a filesystem with the immutable flag)")
+    assert outcome.returncode == 1, outcome
+    assert "Traceback" not in outcome.stderr, outcome
+    (line,) = outcome.error_lines
+    assert line.startswith("error: the MLflow tracking store sqlite:///") and "failed: " in line, line
+    assert "the checkpoint of epoch" in line and "trainer.resume=" in line, line
+    assert resumed.returncode == 0, resumed
+    assert final.info.status == "FINISHED"
