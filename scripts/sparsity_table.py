@@ -33,8 +33,7 @@ if TYPE_CHECKING:
 
 # The metrics read, by name (one place to rename them): each job's last value, and its evaluation's.
 L0, EXPLAINED_VARIANCE = "l0", "explained_variance"
-EVAL_RECON_LOSS, TOPK_RECON_LOSS = "recon_loss", "topk_recon_loss"  # evaluation: all units; top k (step k)
-DECODE_DENSE_MS, DECODE_SPARSE_MS = "decode_dense_ms", "decode_sparse_ms"  # evaluation, step k
+EVAL_RECON_LOSS = "recon_loss"  # the evaluation's, with all units
 EXPERIMENT = "sparsity_methods"  # where the latest sweep is looked for by default
 
 
@@ -129,21 +128,14 @@ def evaluation_config(run_id: str, ks: list[int], uri: str) -> DictConfig:
                                               f"tracking.uri='{uri}'"])
 
 
-def decode(tracker: Tracker, job: Job, ks: list[int], uri: str, out: Path) -> dict[int, Decode]:
-    """Score the job with scripts/evaluate.py's `evaluate` at top-k `ks`; what its evaluation run logged."""
+def decode(job: Job, ks: list[int], uri: str, out: Path) -> dict[int, Decode]:
+    """Score the job with scripts/evaluate.py's `evaluate` at top-k `ks` (an evaluation run beside it)."""
     from sparsegrad.experiment.evaluate import evaluate
 
-    run_id = job.summary.run_id
-    scored = evaluate(evaluation_config(run_id, ks, uri), out / run_id)
-    evaluation = tracker.latest_evaluation(run_id)
-    if evaluation is None:
-        raise ExperimentError(f"the evaluation of run {run_id} is not in {uri}")
-    history = {key: dict(tracker.metric_history(evaluation.info.run_id, key))
-               for key in (TOPK_RECON_LOSS, DECODE_DENSE_MS, DECODE_SPARSE_MS)}
+    scored = evaluate(evaluation_config(job.summary.run_id, ks, uri), out / job.summary.run_id)
     # explained variance = 1 - MSE / (the data's variance per value): that variance, from the full model's pair
-    variance = scored[EVAL_RECON_LOSS] / (1 - scored[EXPLAINED_VARIANCE])
-    return {k: Decode(k, 1 - history[TOPK_RECON_LOSS][k] / variance, history[DECODE_DENSE_MS][k],
-                      history[DECODE_SPARSE_MS][k]) for k in ks}
+    variance = scored.metrics[EVAL_RECON_LOSS] / (1 - scored.metrics[EXPLAINED_VARIANCE])
+    return {t.k: Decode(t.k, 1 - t.recon_loss / variance, t.dense_ms, t.sparse_ms) for t in scored.topk}
 
 
 HEADER = ("| L0 about | method | job | L0 | explained variance | EV of the top-k code | decode dense (ms) "
@@ -162,7 +154,7 @@ def table(tracker: Tracker, parent_run_id: str, targets: list[int], within: floa
     for (target, _), job in chosen.items():
         if isinstance(job, Job):
             wanted.setdefault(job.summary.run_id, (job, []))[1].append(target)
-    decoded = {run_id: decode(tracker, job, sorted(set(ks)), uri, out / parent_run_id)
+    decoded = {run_id: decode(job, sorted(set(ks)), uri, out / parent_run_id)
                for run_id, (job, ks) in wanted.items()}
     parent = tracker.get_run(parent_run_id)
     data = data_of([j.summary for j in jobs])

@@ -46,6 +46,14 @@ class TopK:
     sparse_ms: float  # the same codes as a CSR matrix (only the k nonzeros per image are touched)
 
 
+@dataclass
+class Evaluation:
+    """What an evaluation logged: its metrics, and the top-k results (one per k asked for)."""
+
+    metrics: dict[str, float]
+    topk: list[TopK]
+
+
 def validate_settings(cfg: DictConfig) -> None:
     """The evaluation's own keys (data and tracking are checked as for training)."""
     if OmegaConf.is_missing(cfg, "run"):
@@ -61,8 +69,8 @@ def validate_settings(cfg: DictConfig) -> None:
             raise ConfigError(f"probe.{key}", p[key], allowed)
 
 
-def evaluate(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
-    """Score run `cfg.run`; returns the evaluation's metrics."""
+def evaluate(cfg: DictConfig, run_dir: Path) -> Evaluation:
+    """Score run `cfg.run`; returns what the evaluation run logged."""
     validate_settings(cfg)
     resolve_data_path(cfg)
     store = sqlite_path(cfg.tracking.uri)
@@ -100,7 +108,7 @@ def evaluate(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
         _log_plot(run, topk, f"{name} ({run.run_id[:8]})")
         for key, value in metrics.items():
             log.info("%s: %.4g", key, value)
-    return metrics
+    return Evaluation(metrics, topk)
 
 
 def _load_run(tracker: Tracker, run_id: str) -> tuple[DictConfig, AutoEncoder, object]:

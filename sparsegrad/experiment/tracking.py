@@ -370,18 +370,13 @@ class Tracker:
                          requirements: list[str], registered_name: str | None, step: int) -> str | None:
         """A pyfunc model (models-from-code: `code` defines it) logged with the run, at `step` (so it carries
         that step's metrics), and registered as a new version of `registered_name`; that version, or None."""
-        import warnings
-
         import mlflow
         from mlflow.models import Model, infer_signature
         from mlflow.tracking._tracking_service.utils import _use_tracking_uri
 
         signature = infer_signature(example, output, params={"output": "reconstruction"})
         os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # (its bars, as it checks the example)
-        with _use_tracking_uri(self.uri), warnings.catch_warnings():
-            # (MLflow's model logging takes no client: it finds the store by URI.) Its advice to type-hint
-            # predict for pandas-style validation does not apply to an array in, an array out.
-            warnings.filterwarnings("ignore", message=".*type hints to the `predict` method", category=UserWarning)
+        with _use_tracking_uri(self.uri):  # (MLflow's model logging takes no client: it finds the store by URI)
             # made here, so that it lands in the run's experiment (MLflow would pick the active or default one)
             logged = self._client.create_logged_model(self.get_run(run_id).info.experiment_id, name,
                                                       source_run_id=run_id)
@@ -445,14 +440,6 @@ class Tracker:
         if not ids:
             return None
         runs = self._client.search_runs(ids, f"tags.`{SWEEP_TAG}` = 'parent'", max_results=1,
-                                        order_by=["attributes.start_time DESC"])
-        return runs[0] if runs else None
-
-    @_reported
-    def latest_evaluation(self, run_id: str) -> MlflowRun | None:
-        """The most recent evaluation run (`scripts/evaluate.py run=<run_id>`) of the run `run_id`."""
-        experiment_id = self.get_run(run_id).info.experiment_id
-        runs = self._client.search_runs([experiment_id], f"tags.`{EVALUATES_TAG}` = '{run_id}'", max_results=1,
                                         order_by=["attributes.start_time DESC"])
         return runs[0] if runs else None
 
