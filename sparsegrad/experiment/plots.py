@@ -21,7 +21,7 @@ def _wrap(title: str, width: int = 90) -> str:
 
 
 def titled_figure(size: tuple[float, float], title: str, width: int, axes: int = 1, *, axis_titles: bool = False,
-            title_size: float = 10, left: float = 0.8, bottom: float = 0.55) -> tuple[Figure, list[Axes]]:
+                  title_size: float = 10, left: float = 0.8, bottom: float = 0.55) -> tuple[Figure, list[Axes]]:
     """`axes` side by side under `title` (wrapped at `width` characters), in a figure of `size` inches.
 
     The margins are in inches (room for tick labels, axis labels and the title's lines); `left`
@@ -92,7 +92,7 @@ def reconstructions(originals: np.ndarray, recon: np.ndarray, path: Path, side: 
     """Originals on the top row, their reconstructions below."""
     n = len(originals)
     fig, (ax,) = titled_figure((max(n * 0.9, 6), 2.6), title or "validation images and their reconstructions", 90,
-                         title_size=9, left=1.3, bottom=0.1)
+                               title_size=9, left=1.3, bottom=0.1)
     ax.imshow(tile(np.concatenate([originals, recon]), n, side), cmap="gray", vmin=0.0, vmax=1.0)
     ax.set_xticks([])
     ax.set_yticks([(side + 1) * 0.5, (side + 1) * 1.5], ["original", "reconstructed"])
@@ -128,7 +128,7 @@ def features(weights: np.ndarray, path: Path, side: int = 28,
     cols = math.ceil(math.sqrt(units))
     width = max(cols * 0.8, 6)
     fig, (ax,) = titled_figure((width, math.ceil(units / cols) * 0.8 + 0.8), title, round(width * 10), left=0.1,
-                         bottom=0.1)
+                               bottom=0.1)
     ax.imshow(tile(scaled, cols, side), cmap="gray", vmin=0.0, vmax=1.0)
     ax.axis("off")
     return save_png(fig, path)

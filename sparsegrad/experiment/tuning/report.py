@@ -112,7 +112,7 @@ def _parameters(trials: list[Any], settings: studies.StudySettings, path: Path, 
     keys = sorted({k for t in trials for k in t.params})
     width = max(4.2 * len(keys), 6)
     fig, axes = titled_figure((width, 4.2), f"objective against each parameter: {title}", int(width * 11),
-                        max(len(keys), 1), axis_titles=True)
+                              max(len(keys), 1), axis_titles=True)
     for ax, key in zip(axes, keys):
         for state, marker, color in (("COMPLETE", "o", "tab:blue"), ("PRUNED", "x", "tab:orange")):
             shown = [t for t in trials if t.state.name == state and key in t.params and math.isfinite(_value(t))]
