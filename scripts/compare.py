@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 from sparsegrad.experiment.compare import compare, report_sweep
-from sparsegrad.experiment.tracking import default_tracking_uri
+from sparsegrad.experiment.tracking import Tracker, default_tracking_uri, missing_store
 
 
 def _finite(text: str) -> float:
@@ -56,11 +56,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     uri = args.uri or default_tracking_uri()
-    if uri.startswith("sqlite:///") and not Path(uri[len("sqlite:///"):]).is_file():
+    if missing_store(uri):
         print(f"error: no MLflow store at {uri} (run a sweep first, or pass --uri)", file=sys.stderr)
         return 1
-    from sparsegrad.experiment.tracking import Tracker
-
     try:
         tracker = Tracker(uri)
     except Exception as exc:

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 from sparsegrad.experiment.compare import JobSummary, data_of, knob_of, method_of
 from sparsegrad.experiment.errors import ExperimentError
 from sparsegrad.experiment.task import run_task
-from sparsegrad.experiment.tracking import Tracker, default_tracking_uri, sqlite_path
+from sparsegrad.experiment.tracking import Tracker, default_tracking_uri, missing_store
 
 if TYPE_CHECKING:
     from omegaconf import DictConfig
@@ -173,8 +173,7 @@ def table(tracker: Tracker, parent_run_id: str, targets: list[int], within: floa
 
 def run(args: argparse.Namespace) -> str:
     uri = args.uri or default_tracking_uri()
-    store = sqlite_path(uri)
-    if store is not None and not store.is_file():  # (opening it would create an empty store)
+    if missing_store(uri):
         raise ExperimentError(f"no MLflow store at {uri}: run the sweep first "
                               "(python scripts/train.py -m experiment=sparsity_methods), or pass --uri")
     tracker = Tracker(uri)

@@ -28,7 +28,7 @@ from sparsegrad.experiment.errors import ConfigError, ExperimentError
 from sparsegrad.experiment.metrics import measure
 from sparsegrad.experiment.paths import resolve_data_path
 from sparsegrad.experiment.run import Run
-from sparsegrad.experiment.tracking import EVALUATES_TAG, Tracker, provenance_tags, sqlite_path
+from sparsegrad.experiment.tracking import EVALUATES_TAG, Tracker, missing_store, provenance_tags
 from sparsegrad.function import no_grad
 from sparsegrad.nn import AutoEncoder, Linear
 from sparsegrad.operations.loss import CrossEntropyLoss
@@ -73,8 +73,7 @@ def evaluate(cfg: DictConfig, run_dir: Path) -> Evaluation:
     """Score run `cfg.run`; returns what the evaluation run logged."""
     validate_settings(cfg)
     resolve_data_path(cfg)
-    store = sqlite_path(cfg.tracking.uri)
-    if store is not None and not store.is_file():  # (opening it would create an empty store)
+    if missing_store(cfg.tracking.uri):
         raise ConfigError("tracking.uri", cfg.tracking.uri, "a store that exists: train a run into it first, or "
                           "point tracking.uri at the store that holds the run")
     tracker = Tracker(cfg.tracking.uri, None, cfg.tracking.timeout_s, cfg.tracking.retries)

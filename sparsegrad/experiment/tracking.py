@@ -72,6 +72,12 @@ def sqlite_path(uri: str) -> Path | None:
     return Path(uri[len("sqlite:///"):]) if uri.startswith("sqlite:///") else None
 
 
+def missing_store(uri: str) -> bool:
+    """A `sqlite:///` store whose file does not exist: reading runs from it would create an empty one."""
+    store = sqlite_path(uri)
+    return store is not None and not store.is_file()
+
+
 def artifact_location(uri: str, experiment: str) -> str | None:
     """Artifacts beside the sqlite store (`mlartifacts/` next to the .db), whatever the cwd.
 
