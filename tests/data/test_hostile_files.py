@@ -7,7 +7,6 @@ allocations to it), so a test fails if a loader allocates what the header declar
 
 import gzip
 import io
-import time
 import tracemalloc
 import zipfile
 from collections.abc import Callable
@@ -34,20 +33,22 @@ def write_gz_bomb(path: Path, header: bytes, mib: int) -> Path:
     return path
 
 
-def refused(load: Callable[[], object]) -> tuple[str, float, int]:
-    """Run `load`, which must raise DataError: its message, the seconds taken, the peak bytes allocated."""
+def refused(load: Callable[[], object]) -> tuple[str, int]:
+    """Run `load`, which must raise DataError: its message and the peak bytes allocated.
+
+    The peak, not the time, shows a refusal came from the header: it does not swing with the
+    machine's load, and unpacking what a bomb declares would allocate gigabytes.
+    """
     tracemalloc.start()
-    start = time.perf_counter()
     try:
         with pytest.raises(DataError) as error:
             load()
-        seconds = time.perf_counter() - start
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
     message = str(error.value)
     assert "\n" not in message
-    return message, seconds, peak
+    return message, peak
 
 
 def npy_bytes(array: np.ndarray) -> bytes:
@@ -87,26 +88,26 @@ def test_gzip_bomb_declaring_a_billion_images_is_refused_from_its_header(make_id
     folder, _ = make_idx_dir(gz=True)
     bomb = write_gz_bomb(folder / "train-images-idx3-ubyte.gz", idx_header(2051, 10**9, 28, 28), mib=6000)
     assert bomb.stat().st_size < 8 * MIB  # 6 GB once unpacked
-    message, seconds, peak = refused(lambda: load_dataset("idx", path=folder))
+    message, peak = refused(lambda: load_dataset("idx", path=folder))
     assert message.startswith(f"{bomb}: header declares shape 1000000000x28x28: 1,000,000,000 images, "
                               f"more than the {MAX_IMAGES:,} allowed")
-    assert seconds < 1.0 and peak < 4 * MIB
+    assert peak < 4 * MIB
 
 
 def test_gzip_bomb_behind_a_plausible_header_is_unpacked_only_as_far_as_declared(make_idx_dir):
     folder, _ = make_idx_dir(gz=True)
     bomb = write_gz_bomb(folder / "train-images-idx3-ubyte.gz", idx_header(2051, 12, 28, 28), mib=1024)
-    message, seconds, peak = refused(lambda: load_dataset("idx", path=folder))
+    message, peak = refused(lambda: load_dataset("idx", path=folder))
     assert message.startswith(f"{bomb}: longer than its header says: header says 12x28x28 values "
                               f"(9424 bytes) but more follow")
-    assert seconds < 1.0 and peak < 4 * MIB  # gunzipping all of it would take 1 GiB
+    assert peak < 4 * MIB  # gunzipping all of it would take 1 GiB
 
 
 def test_gzip_shorter_than_its_header(make_idx_dir):
     folder, _ = make_idx_dir(gz=True)
     images = folder / "train-images-idx3-ubyte.gz"
     images.write_bytes(gzip.compress(idx_header(2051, 1000, 28, 28) + bytes(12 * 784)))
-    message, _, _ = refused(lambda: load_dataset("idx", path=folder))
+    message, _ = refused(lambda: load_dataset("idx", path=folder))
     assert message.startswith(f"{images}: truncated: header says 1000x28x28 values (784016 bytes) but only "
                               f"9424 bytes could be read")
 
@@ -123,16 +124,16 @@ def test_absurd_idx_dims_are_refused_from_the_header(make_idx_dir, name, dims, p
     folder, _ = make_idx_dir()
     magic = 2051 if "images" in name else 2049
     (folder / name).write_bytes(idx_header(magic, *dims) + bytes(1000))
-    message, seconds, peak = refused(lambda: load_dataset("idx", path=folder))
+    message, peak = refused(lambda: load_dataset("idx", path=folder))
     assert message.startswith(f"{folder / name}: header declares shape {'x'.join(map(str, dims))}: {problem}")
-    assert seconds < 1.0 and peak < 4 * MIB
+    assert peak < 4 * MIB
 
 
 def test_truncated_idx_is_refused_from_its_size_on_disk(make_idx_dir):
     folder, arrays = make_idx_dir(n_train=12)
     images = folder / "train-images-idx3-ubyte"
     images.write_bytes(idx_header(2051, 60000, 28, 28) + arrays["x_train"].tobytes())
-    message, _, peak = refused(lambda: load_dataset("idx", path=folder))
+    message, peak = refused(lambda: load_dataset("idx", path=folder))
     assert message.startswith(f"{images}: truncated: header says 60000x28x28 values (47040016 bytes) but the "
                               f"file holds 9424 bytes")
     assert peak < 4 * MIB  # the 47 MB it declares are never allocated
@@ -142,15 +143,15 @@ def test_truncated_idx_is_refused_from_its_size_on_disk(make_idx_dir):
 
 def test_npz_member_declaring_a_trillion_images(tmp_path):
     path = write_zip(tmp_path / "mnist.npz", npz_members(**{"x_train.npy": forged_npy((10**12, 28, 28))}))
-    message, seconds, peak = refused(lambda: load_dataset("mnist", path=path))
+    message, peak = refused(lambda: load_dataset("mnist", path=path))
     assert message.startswith(f"{path}: x_train.npy: header declares shape 1000000000000x28x28: "
                               f"1,000,000,000,000 images, more than the {MAX_IMAGES:,} allowed")
-    assert "TiB" not in message and seconds < 1.0 and peak < 4 * MIB
+    assert "TiB" not in message and peak < 4 * MIB
 
 
 def test_npz_member_declaring_more_than_it_holds(tmp_path):
     path = write_zip(tmp_path / "mnist.npz", npz_members(**{"x_test.npy": forged_npy((1000, 28, 28))}))
-    message, _, peak = refused(lambda: load_dataset("mnist", path=path))
+    message, peak = refused(lambda: load_dataset("mnist", path=path))
     assert message.startswith(f"{path}: x_test.npy: header declares shape (1000, 28, 28) of uint8 (784,128 "
                               f"bytes) but the member holds only 228 bytes")
     assert peak < 4 * MIB
@@ -158,7 +159,7 @@ def test_npz_member_declaring_more_than_it_holds(tmp_path):
 
 def test_npz_member_with_a_negative_dimension(tmp_path):
     path = write_zip(tmp_path / "mnist.npz", npz_members(**{"y_test.npy": forged_npy((-4,))}))
-    message, _, _ = refused(lambda: load_dataset("mnist", path=path))
+    message, _ = refused(lambda: load_dataset("mnist", path=path))
     assert message.startswith(f"{path}: y_test.npy: header declares shape -4, a negative size")
 
 
@@ -167,14 +168,14 @@ def test_npz_bomb_in_a_member_that_is_not_npy(tmp_path):
     members = npz_members()
     del members["x_train.npy"]
     path = write_zip(tmp_path / "mnist.npz", {**members, "x_train": bytes(64 * MIB)})
-    message, _, peak = refused(lambda: load_dataset("mnist", path=path))
+    message, peak = refused(lambda: load_dataset("mnist", path=path))
     assert message.startswith(f"{path}: x_train: not a valid .npy array")
     assert peak < 4 * MIB
 
 
 def test_npz_object_dtype_is_refused_from_the_header(tmp_path):
     path = write_zip(tmp_path / "mnist.npz", npz_members(**{"y_test.npy": forged_npy((4,), descr="|O")}))
-    message, _, _ = refused(lambda: load_dataset("mnist", path=path))
+    message, _ = refused(lambda: load_dataset("mnist", path=path))
     assert "holds pickled Python objects, which are never loaded" in message
 
 
@@ -183,6 +184,6 @@ def test_nan_or_inf_pixels_are_data_errors_naming_the_file(make_npz, bad):
     x_train = np.full((10, 784), 0.5, dtype=np.float32)
     x_train[3, 100] = bad
     path, _ = make_npz(x_train=x_train)
-    message, _, _ = refused(lambda: load_dataset("mnist", path=path))
+    message, _ = refused(lambda: load_dataset("mnist", path=path))
     assert message.startswith(f"{path}: training images hold NaN or infinite pixels")
     assert "not divergence" in message
