@@ -404,6 +404,10 @@ def _on_frontier(job: JobSummary) -> bool:
     return job.finished and all(math.isfinite(job.final(k)) for k in ("l0", "explained_variance"))
 
 
+# Labelled often enough that a span under a decade (L0 30 to 64, say) still shows several values.
+L0_TICKS = [1, 2, 3, 4, 5, 6, 8, 10, 15, 20, 25, 30, 40, 50, 60, 80, 100, 150, 200, 300, 500, 1000]
+
+
 def frontier_figure(jobs: list[JobSummary], title: str = "") -> Figure:
     """L0 (log scale) against explained variance: a point per finished job, a line per method's Pareto front."""
     shown = [j for j in jobs if _on_frontier(j)]
@@ -427,7 +431,7 @@ def frontier_figure(jobs: list[JobSummary], title: str = "") -> Figure:
                             fontsize=7, color=color)
     if shown and min(j.final("l0") for j in shown) > 0:
         ax.set_xscale("log")  # units counted plainly (5, 10, 20), not as 6x10^0
-        ax.xaxis.set_major_locator(FixedLocator([1, 2, 3, 5, 10, 20, 30, 50, 100, 200, 500, 1000]))
+        ax.xaxis.set_major_locator(FixedLocator(L0_TICKS))
         ax.xaxis.set_major_formatter(ScalarFormatter())
         ax.xaxis.set_minor_formatter(NullFormatter())
     missing = len(jobs) - len(shown)
