@@ -10,6 +10,7 @@ from sparsegrad.experiment.compare import (
     Columns,
     JobSummary,
     _wrap,
+    frontier_figure,
     knob_of,
     method_of,
     pareto_front,
@@ -93,6 +94,16 @@ def test_summary_columns_and_the_figure(tmp_path):
     assert png.read_bytes().startswith(b"\x89PNG")
     empty = plot_frontier([jobs[-1]], tmp_path / "empty.png")  # nothing to show: says so, draws no point
     assert empty.stat().st_size > 0
+
+
+def test_a_frontier_spanning_under_a_decade_of_l0_still_labels_several_values():
+    """A KL sweep's L0 spans 40 to 64: its log axis labelled only 50 before."""
+    jobs = [made_up(f"kl{i}", "sigmoid", "KLSparsity", beta, l0, ev)
+            for i, (beta, l0, ev) in enumerate([(1.0, 40.7, -1.0), (0.1, 56.9, -0.57), (0.01, 64.0, 0.0)])]
+    ax = frontier_figure(jobs).axes[0]
+    low, high = ax.get_xlim()
+    shown = [tick for tick in ax.get_xticks() if low <= tick <= high]
+    assert len(shown) >= 3, shown
 
 
 def test_a_long_title_breaks_after_the_commas_of_a_swept_list_never_inside_a_name():
