@@ -381,11 +381,27 @@ def method_of(job: JobSummary) -> str:
     return f"{'ReLU' if activation == 'relu' else activation} + {name}"
 
 
+def _knob_key(job: JobSummary) -> str:
+    """The config key of the method's own knob: `model.k` for TopK, `beta` for a penalty ('' for none)."""
+    if job.params.get("model.hidden_activation") == "topk":
+        return "model.k"
+    return "beta" if "no penalty" not in method_of(job) else ""
+
+
+def _named(job: JobSummary, key: str) -> str:
+    return f"{key.rsplit('.', 1)[-1]}={job.params.get(key)}"
+
+
 def knob_of(job: JobSummary) -> str:
     """The method's own knob and its value: `k=10` for TopK, `beta=0.1` for a penalty ('' for none)."""
-    if job.params.get("model.hidden_activation") == "topk":
-        return f"k={job.params.get('model.k')}"
-    return f"beta={job.params.get('beta')}" if "no penalty" not in method_of(job) else ""
+    return _named(job, key) if (key := _knob_key(job)) else ""
+
+
+def point_label(job: JobSummary, method_jobs: list[JobSummary]) -> str:
+    """The job's knob, and whatever else its method's jobs were swept over: `beta=0.1 target=0.05`
+    in a beta-by-target sweep, where beta alone would name three points alike."""
+    key = _knob_key(job)
+    return " ".join(_named(job, k) for k in [key] * bool(key) + [k for k in varying_params(method_jobs) if k != key])
 
 
 def pareto_front(points: list[tuple[float, float]]) -> list[int]:
@@ -416,6 +432,7 @@ def frontier_figure(jobs: list[JobSummary], title: str = "") -> Figure:
     fig.suptitle(_heading(f"sparsity-fidelity frontier: {title}" if title else "sparsity-fidelity frontier",
                           jobs, 100), fontsize=10)
     ax = fig.subplots()
+    labels: list[tuple[str, float, float, str, bool]] = []
     for n, method in enumerate(methods):
         members = [j for j in shown if method_of(j) == method]
         points = [(j.final("l0"), j.final("explained_variance")) for j in members]
@@ -425,15 +442,13 @@ def frontier_figure(jobs: list[JobSummary], title: str = "") -> Figure:
                 alpha=0.8)
         ax.plot([x for x, _ in points], [y for _, y in points], marker, color=color, linestyle="none",
                 markersize=7, label=f"{method} ({len(members)} jobs; line: its Pareto front)")
-        for j, (x, y) in zip(members, points):  # every other method's labels below its points: apart where they meet
-            if knob_of(j):
-                ax.annotate(knob_of(j), (x, y), textcoords="offset points", xytext=(5, -11 if n % 2 else 4),
-                            fontsize=7, color=color)
+        labels += [(point_label(j, members), x, y, color, n % 2 == 1) for j, (x, y) in zip(members, points)]
     if shown and min(j.final("l0") for j in shown) > 0:
         ax.set_xscale("log")  # units counted plainly (5, 10, 20), not as 6x10^0
         ax.xaxis.set_major_locator(FixedLocator(L0_TICKS))
         ax.xaxis.set_major_formatter(ScalarFormatter())
         ax.xaxis.set_minor_formatter(NullFormatter())
+    _label_points(ax, [label for label in labels if label[0]])
     missing = len(jobs) - len(shown)
     if not shown:
         ax.text(0.5, 0.5, "no finished job logged l0 and explained_variance", ha="center", va="center",
@@ -445,6 +460,23 @@ def frontier_figure(jobs: list[JobSummary], title: str = "") -> Figure:
     ax.grid(True, which="both", alpha=0.3)
     _legend_below(ax, len(ax.get_legend_handles_labels()[0]))
     return fig
+
+
+def _label_points(ax: Axes, labels: list[tuple[str, float, float, str, bool]]) -> None:
+    """Each (text, x, y, colour, below) beside its point: every other method's below its points, so
+    they stay apart where methods meet; stacked where points (nearly) coincide; to the left in the
+    right quarter of the axes, so none runs off the figure."""
+    ax.autoscale_view()
+    to_axes = ax.transData + ax.transAxes.inverted()
+    placed: list[tuple[float, float]] = []
+    for text, x, y, color, below in labels:
+        fx, fy = to_axes.transform((x, y))
+        stacked = sum(abs(fx - px) < 0.03 and abs(fy - py) < 0.03 for px, py in placed)
+        placed.append((fx, fy))
+        right = fx > 0.75
+        offset = (-6 if right else 5, (-11 if below else 4) - 9 * stacked)
+        ax.annotate(text, (x, y), textcoords="offset points", xytext=offset, ha="right" if right else "left",
+                    fontsize=7, color=color)
 
 
 def plot_frontier(jobs: list[JobSummary], path: Path, title: str = "") -> Path:
