@@ -8,12 +8,19 @@ them out, and so never starts one of those processes.
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.harness import Jobs, make_template, stop_all
+
+# A shell starts a background job (`make test &` in a script, nohup) with SIGINT ignored, and every
+# process it starts inherits that: the train.py runs the tests interrupt with SIGINT, as Ctrl-C
+# would, then finish instead. Python's own handler here is reset to the default in each child.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 # Fixtures (of the folders' conftest.py) whose value is the outcome of subprocesses.
 SUBPROCESS_FIXTURES = frozenset({
