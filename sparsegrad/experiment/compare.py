@@ -397,11 +397,16 @@ def knob_of(job: JobSummary) -> str:
     return _named(job, key) if (key := _knob_key(job)) else ""
 
 
-def point_label(job: JobSummary, method_jobs: list[JobSummary]) -> str:
-    """The job's knob, and whatever else its method's jobs were swept over: `beta=0.1 target=0.05`
+def point_labels(method_jobs: list[JobSummary]) -> list[str]:
+    """Each job's knob, and whatever else its method's jobs were swept over: `beta=0.1 target=0.05`
     in a beta-by-target sweep, where beta alone would name three points alike."""
-    key = _knob_key(job)
-    return " ".join(_named(job, k) for k in [key] * bool(key) + [k for k in varying_params(method_jobs) if k != key])
+    swept = varying_params(method_jobs)
+    labels = []
+    for job in method_jobs:
+        knob = _knob_key(job)
+        keys = ([knob] if knob else []) + [k for k in swept if k != knob]
+        labels.append(" ".join(_named(job, k) for k in keys))
+    return labels
 
 
 def pareto_front(points: list[tuple[float, float]]) -> list[int]:
@@ -442,7 +447,7 @@ def frontier_figure(jobs: list[JobSummary], title: str = "") -> Figure:
                 alpha=0.8)
         ax.plot([x for x, _ in points], [y for _, y in points], marker, color=color, linestyle="none",
                 markersize=7, label=f"{method} ({len(members)} jobs; line: its Pareto front)")
-        labels += [(point_label(j, members), x, y, color, n % 2 == 1) for j, (x, y) in zip(members, points)]
+        labels += [(label, x, y, color, n % 2 == 1) for label, (x, y) in zip(point_labels(members), points)]
     if shown and min(j.final("l0") for j in shown) > 0:
         ax.set_xscale("log")  # units counted plainly (5, 10, 20), not as 6x10^0
         ax.xaxis.set_major_locator(FixedLocator(L0_TICKS))

@@ -15,7 +15,7 @@ from sparsegrad.experiment.compare import (
     method_of,
     pareto_front,
     plot_frontier,
-    point_label,
+    point_labels,
     rows,
     write_csv,
 )
@@ -112,12 +112,11 @@ def test_a_point_is_labelled_by_its_knob_and_whatever_else_its_method_swept():
     kl = [made_up(f"kl{i}", "sigmoid", "KLSparsity", beta, 50.0 + i, 0.1) for i, beta in enumerate([0.1, 0.1, 1.0])]
     for job, target in zip(kl, ["0.05", "0.1", "0.05"]):
         job.params["sparsity.target"] = target
-    assert [point_label(j, kl) for j in kl] == ["beta=0.1 target=0.05", "beta=0.1 target=0.1",
-                                                "beta=1.0 target=0.05"]
+    assert point_labels(kl) == ["beta=0.1 target=0.05", "beta=0.1 target=0.1", "beta=1.0 target=0.05"]
     topk = [made_up(f"t{k}", "topk", None, 0.0, float(k), 0.5, k=k) for k in (5, 10)]
-    assert [point_label(j, topk) for j in topk] == ["k=5", "k=10"]
+    assert point_labels(topk) == ["k=5", "k=10"]
     plain = made_up("plain", "relu", "L1Sparsity", 0.0, 40.0, 0.84)
-    assert point_label(plain, [plain]) == ""
+    assert point_labels([plain]) == [""]
 
 
 def test_a_long_title_breaks_after_the_commas_of_a_swept_list_never_inside_a_name():
